@@ -1,0 +1,106 @@
+"""Faults: the seven toxics of Toxiproxy 2.12 plus ``down`` (the proxy disabled).
+
+Attribute names, units and meanings follow Toxiproxy's README and source (v2.12.0).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# type -> {attribute: (description, minimum)}; every attribute is an integer in Toxiproxy.
+TOXIC_ATTRIBUTES: dict[str, dict[str, tuple[str, int]]] = {
+    "latency": {"latency": ("delay in ms", 0), "jitter": ("+/- ms", 0)},
+    "bandwidth": {"rate": ("KB/s; <= 0 means no limit, not a stall", 0)},
+    "slow_close": {"delay": ("ms before the close is passed on", 0)},
+    "timeout": {"timeout": ("ms before closing; 0 = black hole until removed", 0)},
+    "reset_peer": {"timeout": ("ms before the TCP RST", 0)},
+    "slicer": {
+        "average_size": ("bytes per slice", 1),
+        "size_variation": ("bytes +/-", 0),
+        "delay": ("microseconds between slices", 0),
+    },
+    "limit_data": {"bytes": ("bytes passed before the connection is closed", 0)},
+}
+REQUIRED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "latency": ("latency",),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": (),
+    "reset_peer": (),
+    "slicer": ("average_size",),
+    "limit_data": ("bytes",),
+}
+FAULT_TYPES: tuple[str, ...] = (*TOXIC_ATTRIBUTES, "down")
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'latency'?)`` when a close match exists, else ``''``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Fault(BaseModel):
+    """One fault applied to one proxy while its phase runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    proxy: str
+    type: str
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(1.0, ge=0.0, le=1.0)
+    attributes: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in FAULT_TYPES:
+            raise ValueError(
+                f"unknown toxic {value!r}{did_you_mean(value, FAULT_TYPES)}; "
+                f"known: {', '.join(FAULT_TYPES)}"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_attributes(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("type")
+        attrs = data.get("attributes") or {}
+        if kind not in FAULT_TYPES or not isinstance(attrs, dict):
+            return data
+        if kind == "down":
+            if attrs:
+                raise ValueError("'down' takes no attributes (it disables the proxy)")
+            return data
+        allowed = TOXIC_ATTRIBUTES[kind]
+        for name, value in attrs.items():
+            if name not in allowed:
+                raise ValueError(
+                    f"attributes.{name}: not an attribute of {kind!r}"
+                    f"{did_you_mean(name, tuple(allowed))}; known: {', '.join(allowed)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"attributes.{name}: must be an integer, got {value!r}")
+            minimum = allowed[name][1]
+            if value < minimum:
+                raise ValueError(f"attributes.{name}: must be >= {minimum}, got {value}")
+        missing = [a for a in REQUIRED_ATTRIBUTES[kind] if a not in attrs]
+        if missing:
+            raise ValueError(f"{kind!r} needs attributes: {', '.join(missing)}")
+        if kind == "bandwidth" and attrs.get("rate", 1) <= 0:
+            raise ValueError(
+                "attributes.rate: bandwidth with rate <= 0 means no limit in Toxiproxy, "
+                "not a stall; use 'timeout' with timeout: 0 for a stall"
+            )
+        return data
+
+    @property
+    def label(self) -> str:
+        """Short human label: ``latency(latency=100) on front/downstream``."""
+        attrs = ",".join(f"{k}={v}" for k, v in self.attributes.items())
+        where = self.proxy if self.type == "down" else f"{self.proxy}/{self.stream}"
+        return f"{self.type}({attrs}) on {where}"

@@ -1,0 +1,153 @@
+"""Reading scenario files: YAML, overrides, variant, duration scale, then validation."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.errors import ScenarioError
+from harness.scenario._model import Scenario
+
+SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
+
+
+def resolve_path(ref: str | Path) -> Path:
+    """A scenario path, or a bare name found in ``scenarios/``."""
+    path = Path(ref)
+    if path.exists():
+        return path
+    if path.suffix == "" and path.parent == Path("."):
+        for folder in SCENARIO_DIRS:
+            candidate = folder / f"{path.name}.yaml"
+            if candidate.exists():
+                return candidate
+    raise ScenarioError(str(ref), ["file not found (give a path or a name in scenarios/)"])
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """``('phases', 1, 'faults', 0, 'type')`` -> ``phases[1].faults[0].type``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_something_to_check()]",) or str(part).startswith(
+            ("function-", "tagged-union")
+        ):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _validation_lines(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        where = format_location(tuple(err["loc"]))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        for line in msg.splitlines():
+            # cross-reference errors already carry their own path
+            if not where or re.match(r"^[a-z_]+(\[\d+\]|\.[\w-]+)*[:]", line):
+                lines.append(line)
+            else:
+                lines.append(f"{where}: {line}")
+    return lines
+
+
+_SET_PATH = re.compile(r"[^.\[\]]+|\[\d+\]")
+
+
+def apply_set(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``key.path=value`` (``phases[1].duration=5s``); the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ScenarioError("--set", [f"{assignment!r}: expected key=value"])
+    key, raw = assignment.split("=", 1)
+    parts: list[str | int] = [
+        int(p[1:-1]) if p.startswith("[") else (int(p) if p.isdigit() else p)
+        for p in _SET_PATH.findall(key.strip())
+    ]
+    if not parts:
+        raise ScenarioError("--set", [f"{assignment!r}: empty key"])
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        try:
+            if isinstance(part, int):
+                node = node[part]
+            else:
+                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+        except (IndexError, KeyError, TypeError, AttributeError) as exc:
+            raise ScenarioError("--set", [f"{key}: no such field ({exc})"]) from exc
+    last = parts[-1]
+    try:
+        node[last] = yaml.safe_load(raw)
+    except (IndexError, TypeError) as exc:
+        raise ScenarioError("--set", [f"{key}: no such field ({exc})"]) from exc
+
+
+def load_scenario(
+    ref: str | Path,
+    *,
+    variant: str | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    duration_scale: float = 1.0,
+) -> Scenario:
+    """Read, override and validate a scenario. Raises ScenarioError naming each bad field."""
+    path = resolve_path(ref)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ScenarioError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
+    except OSError as exc:
+        raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    if not isinstance(raw, dict):
+        raise ScenarioError(str(path), ["the file must be a mapping (name:, target:, load:, phases:)"])
+    return scenario_from_dict(raw, source=str(path), variant=variant, sets=sets,
+                              duration_scale=duration_scale)
+
+
+def scenario_from_dict(
+    raw: dict[str, Any],
+    *,
+    source: str = "<scenario>",
+    variant: str | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    duration_scale: float = 1.0,
+) -> Scenario:
+    """Validate an already-parsed scenario mapping (see load_scenario)."""
+    data = copy.deepcopy(raw)
+    for assignment in sets:
+        apply_set(data, assignment)
+    if variant is not None:
+        if variant not in ("leaky", "fixed"):
+            raise ScenarioError("--variant", [f"{variant!r}: must be 'leaky' or 'fixed'"])
+        data["variant"] = variant
+        for key in ("target",):
+            if isinstance(data.get(key), dict) and "sample" in data[key]:
+                data[key]["variant"] = variant
+        for t in data.get("targets") or []:
+            if isinstance(t, dict) and "sample" in t and t.get("variant_fixed") is None:
+                t["variant"] = variant
+    if duration_scale <= 0:
+        raise ScenarioError("--duration-scale", [f"{duration_scale}: must be > 0"])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, _validation_lines(exc)) from exc
+    if duration_scale != 1.0:
+        phases = [p.model_copy(update={"duration": max(1.0, p.duration * duration_scale)})
+                  for p in scenario.phases]
+        scenario = scenario.model_copy(update={"phases": phases})
+    if scenario.variant is None:
+        variants = {t.variant for t in scenario.all_targets if t.variant}
+        if len(variants) == 1:
+            scenario = scenario.model_copy(update={"variant": variants.pop()})
+    return scenario

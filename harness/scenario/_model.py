@@ -1,0 +1,247 @@
+"""The scenario: typed, validated in full before anything starts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.scenario._faults import Fault, did_you_mean
+from harness.scenario._thresholds import Threshold, is_latency_key
+from harness.scenario._types import Duration
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+METRIC_SOURCE = re.compile(r"^(proc:(fds|rss|threads)|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?|pprof:goroutine|docker:[a-z_]+)$")
+Variant = Literal["leaky", "fixed"]
+RESERVED_TARGETS = ("toxiproxy", "locust")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(f"{value!r} must be lowercase letters, digits, '-', '_' or '.'")
+    return value
+
+
+class Health(_Strict):
+    """How to tell a target is up: an HTTP GET answering < 500, or a TCP connect."""
+
+    http: str | None = Field(None, description="path, e.g. /healthz")
+    tcp: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Health:
+        if self.http is None and not self.tcp:
+            raise ValueError("give http: /path or tcp: true")
+        if self.http is not None and not self.http.startswith("/"):
+            raise ValueError("http: must be a path starting with '/'")
+        return self
+
+
+class Target(_Strict):
+    """A service under test: a bundled sample, or any command."""
+
+    name: str = "target"
+    sample: str | None = None
+    variant: Variant | None = None
+    command: list[str] | None = None
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    port: int | None = Field(None, ge=1, le=65535, description="default: a free loopback port")
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    health: Health | None = None
+    start_timeout: Duration = 20.0
+    metrics: dict[str, str] = Field(default_factory=dict)
+    metrics_url: str | None = None
+    pprof_url: str | None = None
+    debug_url: str | None = None
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+    @field_validator("sample")
+    @classmethod
+    def _known_sample(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from harness.samples import SAMPLES
+
+        if value not in SAMPLES:
+            raise ValueError(
+                f"unknown sample {value!r}{did_you_mean(value, tuple(SAMPLES))}; "
+                f"known: {', '.join(sorted(SAMPLES))}"
+            )
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, source in value.items():
+            _check_name(alias)
+            if not METRIC_SOURCE.match(source):
+                raise ValueError(
+                    f"{alias}: unknown metric source {source!r}; use proc:fds, proc:rss, "
+                    "proc:threads, prometheus:<metric>, pprof:goroutine or docker:<stat>"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _sample_or_command(self) -> Target:
+        if (self.sample is None) == (self.command is None):
+            raise ValueError("give exactly one of sample: NAME or command: [...]")
+        if self.command is not None and not self.command:
+            raise ValueError("command: must not be empty")
+        if self.name in RESERVED_TARGETS:
+            raise ValueError(f"name {self.name!r} is reserved for the harness's control series")
+        return self
+
+
+class Proxy(_Strict):
+    """A Toxiproxy proxy in front of a target (or any host:port)."""
+
+    name: str
+    upstream: str = Field(description="a target name, or host:port")
+    listen_port: int | None = Field(None, ge=1, le=65535)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+
+class Load(_Strict):
+    """Locust: which user class, how many users, where it sends traffic."""
+
+    user: str = Field(description="Locust User class name")
+    locustfile: str | None = Field(
+        None, description="path or module holding the user class; default: bundled users"
+    )
+    users: int = Field(10, ge=0)
+    spawn_rate: float = Field(10.0, gt=0)
+    host: str | None = Field(None, description="proxy name (default: the first proxy) or a URL")
+    workers: int = Field(0, ge=0, le=64, description="0: one process; N: master + N workers")
+    options: dict[str, Any] = Field(default_factory=dict, description="passed to the users")
+
+
+class Phase(_Strict):
+    """A stretch of the timeline with its load level and faults."""
+
+    name: str
+    duration: Duration
+    users: int | None = Field(None, ge=0)
+    spawn_rate: float | None = Field(None, gt=0)
+    faults: list[Fault] = Field(default_factory=list)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
+
+
+class Scenario(_Strict):
+    """One soak: targets, proxies, load, the phase timeline and the thresholds."""
+
+    name: str
+    description: str = ""
+    target: Target | None = None
+    targets: list[Target] = Field(default_factory=list)
+    proxies: list[Proxy] = Field(default_factory=list)
+    load: Load
+    phases: list[Phase] = Field(min_length=1)
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    sample_interval: Duration = 1.0
+    variant: Variant | None = Field(None, description="the variant this scenario was resolved to")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+    @property
+    def all_targets(self) -> list[Target]:
+        """``target`` and ``targets`` together, in start order."""
+        return ([self.target] if self.target else []) + list(self.targets)
+
+    @property
+    def duration(self) -> float:
+        """Planned length of the timeline in seconds."""
+        return sum(p.duration for p in self.phases)
+
+    def phase_starts(self) -> list[tuple[Phase, float, float]]:
+        """Each phase with its planned start and end (seconds from load start)."""
+        out, t = [], 0.0
+        for phase in self.phases:
+            out.append((phase, t, t + phase.duration))
+            t += phase.duration
+        return out
+
+    def metric_aliases(self) -> set[str]:
+        """Every metric alias some target declares (samples' defaults included)."""
+        from harness.samples import SAMPLES
+
+        names: set[str] = set()
+        for target in self.all_targets:
+            names |= set(target.metrics)
+            if target.sample:
+                names |= set(SAMPLES[target.sample].metrics)
+        return names
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        errors: list[str] = []
+        targets = self.all_targets
+        if not targets:
+            errors.append("target: give a target (or targets: [...])")
+        target_names = [t.name for t in targets]
+        for dup in {n for n in target_names if target_names.count(n) > 1}:
+            errors.append(f"targets: name {dup!r} used twice")
+        proxy_names = [p.name for p in self.proxies]
+        for dup in {n for n in proxy_names if proxy_names.count(n) > 1}:
+            errors.append(f"proxies: name {dup!r} used twice")
+        for i, proxy in enumerate(self.proxies):
+            if proxy.upstream not in target_names and not re.match(r"^[\w.\-\[\]:]+:\d+$", proxy.upstream):
+                errors.append(
+                    f"proxies[{i}].upstream: {proxy.upstream!r} is neither a target"
+                    f"{did_you_mean(proxy.upstream, target_names)} nor host:port"
+                )
+        phase_names = [p.name for p in self.phases]
+        for dup in {n for n in phase_names if phase_names.count(n) > 1}:
+            errors.append(f"phases: name {dup!r} used twice")
+        for i, phase in enumerate(self.phases):
+            for j, fault in enumerate(phase.faults):
+                if fault.proxy not in proxy_names:
+                    errors.append(
+                        f"phases[{i}].faults[{j}].proxy: no proxy named {fault.proxy!r}"
+                        f"{did_you_mean(fault.proxy, proxy_names)}"
+                    )
+        host = self.load.host
+        if host is not None and "://" not in host and host not in proxy_names:
+            errors.append(
+                f"load.host: {host!r} is neither a proxy{did_you_mean(host, proxy_names)} nor a URL"
+            )
+        if host is None and not self.proxies and not any(t.port for t in targets):
+            pass  # the first target's port is used
+        aliases = self.metric_aliases()
+        for key, threshold in self.thresholds.items():
+            if not is_latency_key(key) and key not in aliases:
+                known = sorted(aliases) + ["p99_ms", "error_ratio"]
+                errors.append(
+                    f"thresholds.{key}: no target samples a metric named {key!r}"
+                    f"{did_you_mean(key, known)}; known: {', '.join(known)}"
+                )
+            for phase in threshold.phases or []:
+                if phase not in phase_names:
+                    errors.append(
+                        f"thresholds.{key}.phases: no phase named {phase!r}"
+                        f"{did_you_mean(phase, phase_names)}"
+                    )
+            for target in threshold.targets or []:
+                if target not in target_names and target not in RESERVED_TARGETS:
+                    errors.append(
+                        f"thresholds.{key}.targets: no target named {target!r}"
+                        f"{did_you_mean(target, target_names)}"
+                    )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
