@@ -1,0 +1,41 @@
+"""Backends: where the topology runs. ``local`` (default), ``compose``, ``attach``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.backends._base import Backend, ProcessExit, RunContext, TargetHandle, Topology
+from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+BACKENDS = ("local", "compose", "attach")
+
+
+def make_backend(name: str, scenario: Scenario) -> Backend:
+    """The backend called ``name``, planned for ``scenario`` (fails before starting anything)."""
+    if name == "local":
+        from harness.backends.local import LocalBackend
+
+        return LocalBackend(scenario)
+    if name == "compose":
+        from harness.backends.compose import ComposeBackend  # type: ignore[import-not-found,unused-ignore]
+
+        return ComposeBackend(scenario)  # type: ignore[no-any-return,unused-ignore]
+    if name == "attach":
+        from harness.backends.attach import AttachBackend  # type: ignore[import-not-found,unused-ignore]
+
+        return AttachBackend(scenario)  # type: ignore[no-any-return,unused-ignore]
+    raise InputError(f"--backend: unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "ProcessExit",
+    "RunContext",
+    "TargetHandle",
+    "Topology",
+    "make_backend",
+]

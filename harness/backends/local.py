@@ -1,0 +1,294 @@
+"""The local backend (default): toxiproxy-server and the targets as local processes.
+
+Everything is planned first (ports, argv, health checks) so a bad placeholder or a taken
+port fails before any process starts. Each process runs in its own process group and is
+stopped with SIGTERM, a grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from harness._ports import LOOPBACK, PortAllocator
+from harness._process import ManagedProcess, wait_until
+from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.errors import (
+    EnvironmentFailure,
+    ScenarioError,
+    TargetCrashed,
+    TargetUnhealthy,
+    ToxiproxyError,
+)
+from harness.metrics.sources import DebugTasks, PprofGoroutines, ProcSource, make_source
+from harness.samples import SAMPLES
+from harness.scenario import Health, Scenario, Target
+from harness.tools import Tool, require_toxiproxy
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
+
+
+@dataclass
+class PlannedTarget:
+    """A target with everything resolved: argv, port, health, metric URLs."""
+
+    target: Target
+    port: int
+    argv: list[str]
+    env: dict[str, str]
+    health: Health
+    metrics: dict[str, str]
+    metrics_url: str | None
+    pprof_url: str | None
+    debug_url: str | None
+
+
+@dataclass
+class Plan:
+    """Ports and commands for one run, computed before anything starts."""
+
+    toxiproxy: Tool
+    api_port: int
+    proxy_ports: dict[str, int]
+    targets: list[PlannedTarget] = field(default_factory=list)
+
+    def proxy_upstream(self, scenario: Scenario, name: str) -> str:
+        proxy = next(p for p in scenario.proxies if p.name == name)
+        for planned in self.targets:
+            if planned.target.name == proxy.upstream:
+                return f"{LOOPBACK}:{planned.port}"
+        return proxy.upstream
+
+
+def render(text: str, values: dict[str, str], where: str) -> str:
+    """Fill ``{port}``, ``{targets.x.port}``, ``{proxies.front.addr}``... or name the bad one."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            known = ", ".join(sorted(values))
+            raise ScenarioError(where, [f"unknown placeholder {{{key}}}; known: {known}"])
+        return values[key]
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _option_flags(options: dict[str, str | int | float | bool]) -> list[str]:
+    flags: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is False:
+            continue
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def make_plan(scenario: Scenario) -> Plan:
+    """Resolve every port and command; raises ScenarioError/PortInUse/ToolMissing."""
+    tool = require_toxiproxy()
+    ports = PortAllocator()
+    api_port = ports.take(None, "toxiproxy API")
+    target_ports = {t.name: ports.take(t.port, f"target {t.name!r}") for t in scenario.all_targets}
+    proxy_ports = {p.name: ports.take(p.listen_port, f"proxy {p.name!r}") for p in scenario.proxies}
+    values = {"host": LOOPBACK, "toxiproxy.port": str(api_port)}
+    for name, port in target_ports.items():
+        values[f"targets.{name}.port"] = str(port)
+        values[f"targets.{name}.addr"] = f"{LOOPBACK}:{port}"
+    for name, port in proxy_ports.items():
+        values[f"proxies.{name}.port"] = str(port)
+        values[f"proxies.{name}.addr"] = f"{LOOPBACK}:{port}"
+    plan = Plan(tool, api_port, proxy_ports)
+    for i, target in enumerate(scenario.all_targets):
+        where = f"targets[{i}] ({target.name})"
+        own = {**values, "port": str(target_ports[target.name]),
+               "variant": target.variant or scenario.variant or "leaky"}
+        sample = SAMPLES[target.sample] if target.sample else None
+        if sample is not None:
+            argv = sample.command() + _option_flags(target.options)
+            if target.sample and sample.variants == ():
+                argv = [a for a in argv if a not in ("--variant", "-variant", "{variant}")]
+            health = target.health or Health(http=sample.health_path)
+            metrics = {**sample.metrics, **target.metrics}
+            base = f"http://{LOOPBACK}:{{port}}"
+            metrics_url = target.metrics_url or (base + sample.metrics_path
+                                                 if sample.metrics_path else None)
+            pprof_url = target.pprof_url or (base + sample.pprof_path if sample.pprof_path else None)
+            debug_url = target.debug_url or (base + sample.debug_path if sample.debug_path else None)
+        else:
+            assert target.command is not None
+            argv = list(target.command) + _option_flags(target.options)
+            health = target.health or Health(tcp=True)
+            metrics = dict(target.metrics) or {"fds": "proc:fds", "rss": "proc:rss",
+                                               "threads": "proc:threads"}
+            metrics_url, pprof_url, debug_url = target.metrics_url, target.pprof_url, target.debug_url
+        argv = [render(a, own, f"{where}.command") for a in argv]
+        env = {k: render(v, own, f"{where}.env.{k}") for k, v in target.env.items()}
+        urls = [render(u, own, f"{where}.url") if u else None
+                for u in (metrics_url, pprof_url, debug_url)]
+        for alias, spec in metrics.items():
+            if spec.startswith("prometheus:") and not urls[0]:
+                raise ScenarioError(where, [f"metrics.{alias}: {spec} needs metrics_url"])
+            if spec.startswith("pprof:") and not urls[1]:
+                raise ScenarioError(where, [f"metrics.{alias}: {spec} needs pprof_url"])
+            if spec.startswith("docker:"):
+                raise ScenarioError(where, [f"metrics.{alias}: {spec} needs --backend compose"])
+        plan.targets.append(PlannedTarget(target, target_ports[target.name], argv, env, health,
+                                          metrics, urls[0], urls[1], urls[2]))
+    return plan
+
+
+class LocalBackend:
+    """Local processes on 127.0.0.1: the embedded default."""
+
+    name = "local"
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.plan = make_plan(scenario)  # fails before anything starts
+        self._toxiproxy: ManagedProcess | None = None
+        self._client: ToxiproxyClient | None = None
+        self._targets: list[ManagedProcess] = []
+        self._reported: set[str] = set()
+
+    # ------------------------------------------------------------------ up
+
+    def up(self, ctx: RunContext) -> Topology:
+        run_dir = Path(str(ctx.run_dir))
+        logs = run_dir / "logs"
+        plan = self.plan
+        self._toxiproxy = ManagedProcess(
+            "toxiproxy",
+            [str(plan.toxiproxy.path), "-host", LOOPBACK, "-port", str(plan.api_port),
+             "-runtime-metrics"],
+            log_dir=logs, role="control",
+        ).start()
+        client = ToxiproxyClient(LOOPBACK, plan.api_port, timeout=5.0)
+        self._client = client
+        if not wait_until(lambda: not self._toxiproxy_dead() and client.ping(), timeout=15):
+            raise EnvironmentFailure(
+                f"toxiproxy-server did not answer on {LOOPBACK}:{plan.api_port} within 15s\n"
+                + self._toxiproxy.tail())
+        ctx.events.emit("process_start", process="toxiproxy", role="control",
+                        pid=self._toxiproxy.pid, version=plan.toxiproxy.version)
+        proxies: dict[str, tuple[str, int]] = {}
+        for proxy in self.scenario.proxies:
+            port = plan.proxy_ports[proxy.name]
+            upstream = plan.proxy_upstream(self.scenario, proxy.name)
+            client.create_proxy(proxy.name, f"{LOOPBACK}:{port}", upstream)
+            proxies[proxy.name] = (LOOPBACK, port)
+            ctx.events.emit("proxy_created", proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
+                            upstream=upstream)
+        targets: dict[str, TargetHandle] = {}
+        for planned in plan.targets:
+            targets[planned.target.name] = self._start_target(planned, logs, ctx)
+        tp_pid = self._toxiproxy.pid
+        assert tp_pid is not None
+        control = TargetHandle(
+            name="toxiproxy", role="control", pid=tp_pid, port=plan.api_port,
+            sources={"fds": ProcSource(tp_pid, "fds"), "rss": ProcSource(tp_pid, "rss"),
+                     "threads": ProcSource(tp_pid, "threads"),
+                     "goroutines": make_source("prometheus:go_goroutines",
+                                               metrics_url=f"{client.url}/metrics")},
+        )
+        return Topology(toxiproxy=client, proxies=proxies, targets=targets,
+                        controls={"toxiproxy": control})
+
+    def _toxiproxy_dead(self) -> bool:
+        return self._toxiproxy is not None and self._toxiproxy.poll() is not None
+
+    def _start_target(self, planned: PlannedTarget, logs: Path, ctx: RunContext) -> TargetHandle:
+        target = planned.target
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **planned.env}
+        proc = ManagedProcess(target.name, planned.argv, log_dir=logs, env=env,
+                              cwd=target.cwd, role="target").start()
+        self._targets.append(proc)
+        deadline = time.monotonic() + target.start_timeout
+        while not _healthy(planned):
+            code = proc.poll()
+            if code is not None:
+                raise TargetCrashed(
+                    f"target {target.name!r} exited with code {code} while starting "
+                    f"(log: {proc.log_path})\n{proc.tail()}")
+            if time.monotonic() > deadline:
+                raise TargetUnhealthy(
+                    f"target {target.name!r} not healthy within {target.start_timeout:g}s "
+                    f"({_health_text(planned)}; log: {proc.log_path})\n{proc.tail()}")
+            time.sleep(0.1)
+        ctx.events.emit("process_start", process=target.name, role="target", pid=proc.pid,
+                        port=planned.port, argv=planned.argv)
+        assert proc.pid is not None
+        sources = {
+            alias: make_source(spec, pid=proc.pid, metrics_url=planned.metrics_url,
+                               pprof_url=planned.pprof_url)
+            for alias, spec in planned.metrics.items()
+        }
+        evidence: DebugTasks | PprofGoroutines | None = None
+        if planned.debug_url:
+            evidence = DebugTasks(planned.debug_url)
+        elif planned.pprof_url:
+            evidence = PprofGoroutines(planned.pprof_url)
+        return TargetHandle(name=target.name, role="target", pid=proc.pid, port=planned.port,
+                            sources=sources, evidence=evidence)
+
+    # ------------------------------------------------------------------ watch
+
+    def exited(self) -> list[ProcessExit]:
+        out = []
+        for proc in [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]:
+            if proc.name in self._reported or proc.expected_exit:
+                continue
+            code = proc.poll()
+            if code is not None:
+                self._reported.add(proc.name)
+                out.append(ProcessExit(proc.name, proc.role, code))
+        return out
+
+    def processes(self) -> list[ManagedProcess]:
+        return [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]
+
+    # ------------------------------------------------------------------ down
+
+    def down(self) -> list[str]:
+        """Remove toxics and proxies, stop targets (reverse order), then toxiproxy."""
+        problems: list[str] = []
+        if self._client is not None and self._toxiproxy is not None and self._toxiproxy.running:
+            try:
+                problems += self._client.clear()
+            except ToxiproxyError as exc:  # pragma: no cover - clear() does not raise
+                problems.append(str(exc))
+        for proc in reversed(self._targets):
+            proc.stop(grace=5.0)
+        if self._toxiproxy is not None:
+            self._toxiproxy.stop(grace=3.0)
+        return problems
+
+
+def _health_text(planned: PlannedTarget) -> str:
+    if planned.health.http:
+        return f"GET http://{LOOPBACK}:{planned.port}{planned.health.http}"
+    return f"TCP connect {LOOPBACK}:{planned.port}"
+
+
+def _healthy(planned: PlannedTarget) -> bool:
+    if planned.health.http:
+        try:
+            resp = requests.get(f"http://{LOOPBACK}:{planned.port}{planned.health.http}",
+                                timeout=1.0)
+        except requests.RequestException:
+            return False
+        return resp.status_code < 500
+    try:
+        with socket.create_connection((LOOPBACK, planned.port), timeout=1.0):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,197 @@
+"""The one adapter over toxiproxy-python (0.1.1, 2019). Its quirks stay in this file.
+
+- host/port are class attributes of ``APIConsumer`` (one server per process): every call
+  sets them under a lock, so two clients for two servers never cross.
+- no request timeouts: every call passes ``timeout=`` through to requests.
+- enable/disable by deprecated POST, no PATCH: updates go through ``requests.patch`` here.
+- ``version()`` returns raw bytes; only 400/404/409 are mapped: every other status and
+  every transport error becomes ``ToxiproxyError`` here, ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import requests
+from toxiproxy import exceptions as tp_exceptions
+from toxiproxy.api import APIConsumer, validate_response
+
+from harness.errors import ToxiproxyError
+from harness.scenario import Fault
+
+_LOCK = threading.RLock()
+_T = TypeVar("_T")
+_HEADERS = {"User-Agent": "soak-harness"}  # Toxiproxy answers 403 to "Mozilla/..."
+
+
+class ToxiproxyClient:
+    """Talks to one toxiproxy-server; remembers what it created so ``clear()`` undoes it."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.created_proxies: list[str] = []
+        self.active_toxics: dict[tuple[str, str], Fault] = {}
+        self.disabled: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @contextmanager
+    def _consumer(self, what: str) -> Iterator[type[APIConsumer]]:
+        with _LOCK:
+            APIConsumer.host, APIConsumer.port = self.host, self.port
+            try:
+                yield APIConsumer
+            except tp_exceptions.NotFound as exc:
+                raise ToxiproxyError(f"toxiproxy {what}: not found ({_text(exc)})") from exc
+            except tp_exceptions.ProxyExists as exc:
+                raise ToxiproxyError(f"toxiproxy {what}: already exists ({_text(exc)})") from exc
+            except tp_exceptions.InvalidToxic as exc:
+                raise ToxiproxyError(f"toxiproxy {what}: rejected ({_text(exc)})") from exc
+            except requests.Timeout as exc:
+                raise ToxiproxyError(
+                    f"toxiproxy {what}: no answer from {self.url} within {self.timeout:g}s"
+                ) from exc
+            except requests.RequestException as exc:
+                raise ToxiproxyError(f"toxiproxy {what}: cannot reach {self.url} ({exc})") from exc
+
+    def _call(self, what: str, fn: Callable[[type[APIConsumer]], requests.Response]) -> Any:
+        with self._consumer(what) as api:
+            response = fn(api)
+            if response.status_code >= 300:
+                raise ToxiproxyError(
+                    f"toxiproxy {what}: HTTP {response.status_code}: {response.text.strip()[:200]}"
+                )
+            return response.json() if response.content else None
+
+    # ------------------------------------------------------------------ queries
+
+    def version(self) -> str:
+        """Server version: ``/version`` is JSON since 2.7, plain text before."""
+        body = self._call_raw("version", lambda api: api.get("/version", timeout=self.timeout,
+                                                               headers=_HEADERS))
+        try:
+            data = json.loads(body)
+            return str(data.get("version", body)) if isinstance(data, dict) else str(data)
+        except json.JSONDecodeError:
+            return body.strip()
+
+    def _call_raw(self, what: str, fn: Callable[[type[APIConsumer]], requests.Response]) -> str:
+        with self._consumer(what) as api:
+            response = fn(api)
+            if response.status_code >= 300:
+                raise ToxiproxyError(f"toxiproxy {what}: HTTP {response.status_code}")
+            return response.content.decode("utf-8", "replace")
+
+    def proxies(self) -> dict[str, Any]:
+        """Every proxy on the server with its toxics (raw API objects)."""
+        result = self._call("list proxies", lambda api: api.get(
+            "/proxies", timeout=self.timeout, headers=_HEADERS))
+        return dict(result or {})
+
+    def ping(self) -> bool:
+        """True when the API answers."""
+        try:
+            self.version()
+        except ToxiproxyError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ changes
+
+    def create_proxy(self, name: str, listen: str, upstream: str) -> dict[str, Any]:
+        """Create (or replace a stale) proxy ``name`` listening on ``listen``."""
+        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": True}
+        if name in self.proxies():
+            self.delete_proxy(name)
+        info = self._call(f"create proxy {name!r}", lambda api: api.post(
+            "/proxies", json=body, timeout=self.timeout, headers=_HEADERS))
+        self.created_proxies.append(name)
+        return dict(info or {})
+
+    def delete_proxy(self, name: str) -> None:
+        self._call(f"delete proxy {name!r}", lambda api: api.delete(
+            f"/proxies/{name}", timeout=self.timeout, headers=_HEADERS))
+        if name in self.created_proxies:
+            self.created_proxies.remove(name)
+        self.active_toxics = {k: v for k, v in self.active_toxics.items() if k[0] != name}
+        self.disabled.discard(name)
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Enable or disable a proxy (PATCH; disabling drops every open connection)."""
+        with self._consumer(f"{'enable' if enabled else 'disable'} proxy {proxy!r}"):
+            response = validate_response(requests.patch(
+                f"{self.url}/proxies/{proxy}", json={"enabled": enabled},
+                timeout=self.timeout, headers=_HEADERS))
+            if response.status_code >= 300:
+                raise ToxiproxyError(
+                    f"toxiproxy patch proxy {proxy!r}: HTTP {response.status_code}")
+        if enabled:
+            self.disabled.discard(proxy)
+        else:
+            self.disabled.add(proxy)
+
+    def add_fault(self, proxy: str, fault: Fault, name: str | None = None) -> str:
+        """Apply a fault; returns the toxic's name (or ``down`` for a disabled proxy)."""
+        if fault.type == "down":
+            self.set_enabled(proxy, False)
+            return "down"
+        toxic = name or f"{fault.type}_{fault.stream}"
+        body = {"name": toxic, "type": fault.type, "stream": fault.stream,
+                "toxicity": fault.toxicity, "attributes": dict(fault.attributes)}
+        self._call(f"add toxic {toxic!r} to {proxy!r}", lambda api: api.post(
+            f"/proxies/{proxy}/toxics", json=body, timeout=self.timeout, headers=_HEADERS))
+        self.active_toxics[(proxy, toxic)] = fault
+        return toxic
+
+    def remove_fault(self, proxy: str, toxic: str) -> None:
+        """Undo ``add_fault`` (re-enables the proxy for ``down``)."""
+        if toxic == "down":
+            self.set_enabled(proxy, True)
+            return
+        self._call(f"remove toxic {toxic!r} from {proxy!r}", lambda api: api.delete(
+            f"/proxies/{proxy}/toxics/{toxic}", timeout=self.timeout, headers=_HEADERS))
+        self.active_toxics.pop((proxy, toxic), None)
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        result = self._call(f"list toxics of {proxy!r}", lambda api: api.get(
+            f"/proxies/{proxy}/toxics", timeout=self.timeout, headers=_HEADERS))
+        return list(result or [])
+
+    def clear(self) -> list[str]:
+        """Remove every toxic, re-enable and delete every proxy this client made.
+
+        Best effort: tries everything, returns the problems it met (never raises).
+        """
+        problems: list[str] = []
+        for proxy, toxic in list(self.active_toxics):
+            try:
+                self.remove_fault(proxy, toxic)
+            except ToxiproxyError as exc:
+                problems.append(str(exc))
+        for proxy in list(self.disabled):
+            try:
+                self.set_enabled(proxy, True)
+            except ToxiproxyError as exc:
+                problems.append(str(exc))
+        for proxy in list(self.created_proxies):
+            try:
+                self.delete_proxy(proxy)
+            except ToxiproxyError as exc:
+                problems.append(str(exc))
+                self.created_proxies.remove(proxy)
+        return problems
+
+
+def _text(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else ""
+    if isinstance(arg, bytes):
+        return arg.decode("utf-8", "replace").strip()
+    return str(arg).strip()

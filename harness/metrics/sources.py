@@ -1,0 +1,222 @@
+"""Metric sources: one number for one target, read once a tick.
+
+``proc:fds|rss|threads`` read /proc of a local process; ``prometheus:<metric>`` scrapes a
+/metrics URL (the sum of every series of that name, or of those matching ``{label="v"}``);
+``pprof:goroutine`` reads a Go ``/debug/pprof/goroutine`` endpoint. Evidence sources take
+snapshots of what a target is doing: the samples' ``/debug/tasks`` or Go goroutine stacks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.typing import EvidenceSource, MetricSource
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+HTTP_TIMEOUT = 2.0
+
+
+class ProcSource:
+    """Open FDs, resident memory (bytes) or threads of a local process, from /proc."""
+
+    def __init__(self, pid: int, kind: str) -> None:
+        self.pid = pid
+        self.kind = kind
+        self.spec = f"proc:{kind}"
+
+    def read(self) -> float | None:
+        base = Path(f"/proc/{self.pid}")
+        try:
+            if self.kind == "fds":
+                return float(len(os.listdir(base / "fd")))
+            if self.kind == "rss":
+                return float(int((base / "statm").read_text().split()[1]) * PAGE_SIZE)
+            if self.kind == "threads":
+                for line in (base / "status").read_text().splitlines():
+                    if line.startswith("Threads:"):
+                        return float(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
+
+class _Scrape:
+    """One GET of a /metrics URL shared by every source of the same tick."""
+
+    def __init__(self, url: str, max_age: float = 0.5) -> None:
+        self.url = url
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._families: dict[str, list[tuple[dict[str, str], float]]] | None = None
+        self._session = requests.Session()
+
+    def families(self) -> dict[str, list[tuple[dict[str, str], float]]] | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._families is not None and now - self._at < self.max_age:
+                return self._families
+            self._at = now
+            try:
+                text = self._session.get(self.url, timeout=HTTP_TIMEOUT).text
+                parsed: dict[str, list[tuple[dict[str, str], float]]] = {}
+                for family in text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        parsed.setdefault(sample.name, []).append(
+                            (dict(sample.labels), float(sample.value)))
+                self._families = parsed
+            except (requests.RequestException, ValueError):
+                self._families = None
+            return self._families
+
+
+_SCRAPES: dict[str, _Scrape] = {}
+_SCRAPES_LOCK = threading.Lock()
+
+
+def _scrape_for(url: str) -> _Scrape:
+    with _SCRAPES_LOCK:
+        if url not in _SCRAPES:
+            _SCRAPES[url] = _Scrape(url)
+        return _SCRAPES[url]
+
+
+_PROM = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(\{(?P<labels>.*)\})?$")
+
+
+class PrometheusSource:
+    """The sum of the series named ``metric`` (optionally filtered by labels) at a URL."""
+
+    def __init__(self, url: str, metric: str) -> None:
+        match = _PROM.match(metric)
+        if not match:
+            raise ValueError(f"bad prometheus metric {metric!r}")
+        self.spec = f"prometheus:{metric}"
+        self.url = url
+        self.name = match.group("name")
+        self.labels = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', match.group("labels") or ""))
+        self._scrape = _scrape_for(url)
+
+    def read(self) -> float | None:
+        families = self._scrape.families()
+        if families is None:
+            return None
+        found = [
+            value for labels, value in families.get(self.name, [])
+            if all(labels.get(k) == v for k, v in self.labels.items())
+        ]
+        return float(sum(found)) if found else None
+
+
+class PprofGoroutines:
+    """Goroutine count from a Go ``/debug/pprof/goroutine`` endpoint (``debug=1``)."""
+
+    spec = "pprof:goroutine"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._session = requests.Session()
+
+    def _text(self) -> str | None:
+        try:
+            resp = self._session.get(self.url, params={"debug": "1"}, timeout=HTTP_TIMEOUT)
+        except requests.RequestException:
+            return None
+        return resp.text if resp.ok else None
+
+    def read(self) -> float | None:
+        text = self._text()
+        match = re.search(r"goroutine profile: total (\d+)", text or "")
+        return float(match.group(1)) if match else None
+
+    def snapshot(self) -> dict[str, object] | None:
+        text = self._text()
+        return parse_pprof_goroutines(text) if text else None
+
+
+def parse_pprof_goroutines(text: str) -> dict[str, object]:
+    """``debug=1`` goroutine profile -> ``{"total", "groups": [{name, where, count}]}``."""
+    total_match = re.search(r"goroutine profile: total (\d+)", text)
+    groups: dict[tuple[str, str], int] = {}
+    for block in text.split("\n\n"):
+        head = re.match(r"^(\d+) @", block.strip())
+        if not head:
+            continue
+        frames = re.findall(r"^#\s+0x[0-9a-f]+\s+(\S+)\+0x[0-9a-f]+\s+(\S+:\d+)", block, re.M)
+        if not frames:
+            continue
+        # the first frame outside the runtime and the standard library's internals
+        pick = next((f for f in frames if not f[0].startswith(("runtime.", "internal/",
+                                                              "sync.", "syscall."))), frames[0])
+        key = (pick[0], os.path.basename(pick[1]))
+        groups[key] = groups.get(key, 0) + int(head.group(1))
+    ordered = sorted(groups.items(), key=lambda kv: -kv[1])
+    return {
+        "total": int(total_match.group(1)) if total_match else sum(groups.values()),
+        "groups": [{"name": n, "where": w, "count": c} for (n, w), c in ordered],
+    }
+
+
+class DebugTasks:
+    """Snapshot of a Python sample's ``/debug/tasks`` (live asyncio tasks, grouped)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def snapshot(self) -> dict[str, object] | None:
+        try:
+            resp = requests.get(self.url, timeout=HTTP_TIMEOUT)
+            data: Any = resp.json() if resp.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def make_source(
+    spec: str,
+    *,
+    pid: int | None = None,
+    metrics_url: str | None = None,
+    pprof_url: str | None = None,
+    docker: Callable[[str], MetricSource] | None = None,
+) -> MetricSource:
+    """Build the source for a scenario's metric spec (validated by the scenario model)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "proc":
+        if pid is None:
+            raise ValueError(f"{spec}: needs a local process (no pid for this target)")
+        return ProcSource(pid, arg)
+    if kind == "prometheus":
+        if not metrics_url:
+            raise ValueError(f"{spec}: needs metrics_url")
+        return PrometheusSource(metrics_url, arg)
+    if kind == "pprof":
+        if not pprof_url:
+            raise ValueError(f"{spec}: needs pprof_url")
+        return PprofGoroutines(pprof_url)
+    if kind == "docker":
+        if docker is None:
+            raise ValueError(f"{spec}: docker stats need --backend compose")
+        return docker(arg)
+    raise ValueError(f"unknown metric source {spec!r}")
+
+
+__all__ = [
+    "DebugTasks",
+    "EvidenceSource",
+    "MetricSource",
+    "PprofGoroutines",
+    "ProcSource",
+    "PrometheusSource",
+    "make_source",
+    "parse_pprof_goroutines",
+]
