@@ -78,5 +78,8 @@ class Backend(Protocol):
     def exited(self) -> list[ProcessExit]:
         """Processes that exited since the last call (empty when all are alive)."""
 
-    def down(self) -> None:
-        """Remove every toxic and proxy, stop every process. Idempotent, never raises."""
+    def down(self) -> list[str]:
+        """Remove every toxic and proxy, stop every process. Idempotent, never raises.
+
+        Returns the problems met on the way (e.g. a toxic that could not be removed).
+        """

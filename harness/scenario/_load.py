@@ -53,8 +53,11 @@ def _validation_lines(exc: ValidationError) -> list[str]:
             msg = "unknown key"
         for line in msg.splitlines():
             # cross-reference errors already carry their own path
-            if not where or re.match(r"^[a-z_]+(\[\d+\]|\.[\w-]+)*[:]", line):
+            sub = re.match(r"^(attributes\.\w+): (.*)$", line)
+            if not where:
                 lines.append(line)
+            elif sub:
+                lines.append(f"{where}.{sub.group(1)}: {sub.group(2)}")
             else:
                 lines.append(f"{where}: {line}")
     return lines

@@ -1,0 +1,308 @@
+"""One run: preflight, bring the topology up, drive the phase timeline, tear down, judge.
+
+``with`` blocks and ``finally`` make teardown unconditional: every process is stopped and
+every toxic removed on a normal end, an error, SIGINT or SIGTERM; the report is written
+from the data so far in every case.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import __version__
+from harness._finish import finish
+from harness._progress import LatencyTail, Progress, Status
+from harness._signals import StopRequest, exit_signals
+from harness.backends import RunContext, Topology, make_backend
+from harness.backends._base import Backend, TargetHandle
+from harness.errors import EnvironmentFailure, HarnessError, InputError
+from harness.metrics import Sampler
+from harness.metrics.sources import ProcSource
+from harness.runfolder import EventLog, write_json_atomic
+from harness.scenario import Scenario
+from harness.verdicts import Summary
+
+POLL = 0.2
+LOCUST_READY_TIMEOUT = 60.0
+
+
+@dataclass
+class RunOptions:
+    """How to run (not what: that is the scenario)."""
+
+    out: Path | None = None
+    backend: str = "local"
+    reports_root: Path = Path("reports")
+    quiet: bool = False
+    live: bool | None = None
+
+
+@dataclass
+class RunOutcome:
+    summary: Summary
+    run_dir: Path
+
+
+def new_run_dir(scenario: Scenario, options: RunOptions) -> Path:
+    """A fresh run folder; never reuses one that holds files (nothing on disk is lost)."""
+    if options.out is not None:
+        path = options.out
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise InputError(f"--out {path}: exists and is not empty; not overwriting it")
+    else:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = options.reports_root / f"{scenario.name}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = options.reports_root / f"{scenario.name}-{stamp}-{n}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _versions(backend: Backend) -> dict[str, str]:
+    versions = {"harness": __version__, "python": platform.python_version()}
+    try:
+        import locust
+
+        versions["locust"] = str(locust.__version__)
+    except ImportError:  # pragma: no cover
+        pass
+    plan = getattr(backend, "plan", None)
+    if plan is not None and getattr(plan, "toxiproxy", None) is not None:
+        versions["toxiproxy"] = plan.toxiproxy.version
+    return versions
+
+
+class Run:
+    """The state of one run; ``execute()`` drives it start to finish."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        # preflight: everything that can be checked is checked before anything starts
+        self.backend = make_backend(options.backend, scenario)
+        self.run_dir = new_run_dir(scenario, options)
+        self.t0 = time.time()
+        self.events = EventLog(self.run_dir / "events.jsonl", self.t0)
+        self.stop = StopRequest()
+        self.manifest: dict[str, Any] = {
+            "schema_version": 1,
+            "scenario": scenario.name,
+            "variant": scenario.variant,
+            "backend": options.backend,
+            "t0": self.t0,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0)),
+            "ended_at": None,
+            "status": "running",
+            "reason": "",
+            "versions": _versions(self.backend),
+            "argv": sys.argv,
+            "targets": [],
+            "proxies": {},
+        }
+        (self.run_dir / "scenario.yaml").write_text(
+            yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False),
+            encoding="utf-8")
+        self._save_manifest()
+        self.sampler: Sampler | None = None
+        self.locust: Any = None
+        self.topology: Topology | None = None
+        self.progress = Progress(scenario.name, quiet=options.quiet, live=options.live)
+
+    def _save_manifest(self) -> None:
+        write_json_atomic(self.run_dir / "run.json", self.manifest)
+
+    def _set_status(self, status: str, reason: str = "") -> None:
+        if self.manifest["status"] in ("running", "completed"):
+            self.manifest["status"] = status
+            self.manifest["reason"] = reason
+
+    # ------------------------------------------------------------------ driving
+
+    def execute(self) -> RunOutcome:
+        env_error: HarnessError | None = None
+        with exit_signals(self.stop), self.progress:
+            self.events.emit("run_start", scenario=self.scenario.name, variant=self.scenario.variant,
+                             backend=self.options.backend, run_dir=str(self.run_dir))
+            self.progress.log(f"run folder: {self.run_dir}")
+            try:
+                self._up()
+                if not self.stop.requested:
+                    self._timeline()
+                if self.manifest["status"] == "running":
+                    self._set_status("completed")
+            except EnvironmentFailure as exc:
+                env_error = exc
+                self._set_status("error", str(exc))
+                self.events.emit("error", message=str(exc))
+            except KeyboardInterrupt:
+                self.stop.set("SIGINT")
+            finally:
+                if self.stop.requested:
+                    self._set_status("interrupted", f"stopped by {self.stop.signal_name}")
+                    self.events.emit("interrupted", signal=self.stop.signal_name)
+                self._teardown()
+        self.progress.log("analysing and writing the report...")
+        summary = finish(self.run_dir, self.scenario)
+        if env_error is not None:
+            raise env_error
+        return RunOutcome(summary, self.run_dir)
+
+    def _up(self) -> None:
+        self.progress.log(f"starting {self.options.backend} backend: toxiproxy and "
+                          f"{len(self.scenario.all_targets)} target(s)")
+        ctx = RunContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)
+        self.topology = topo = self.backend.up(ctx)
+        self.sampler = Sampler(self.run_dir, self.t0, self.scenario.sample_interval, self.events)
+        self.sampler.add([*topo.targets.values(), *topo.controls.values()])
+        self.sampler.start()
+        self.manifest["targets"] = [h.describe() for h in
+                                    [*topo.targets.values(), *topo.controls.values()]]
+        self.manifest["proxies"] = {k: f"{h}:{p}" for k, (h, p) in topo.proxies.items()}
+        self._save_manifest()
+        from harness.load import LocustRun
+
+        self.locust = LocustRun(self.scenario, self._host_url(topo), self.run_dir, self.t0)
+        self.locust.start()
+        self.progress.log("waiting for Locust...")
+        if not self.locust.wait_ready(LOCUST_READY_TIMEOUT):
+            tail = self.locust.processes[0].tail() if self.locust.processes else ""
+            raise EnvironmentFailure(f"Locust did not start within {LOCUST_READY_TIMEOUT:g}s\n{tail}")
+        master = self.locust.processes[0]
+        if master.pid is not None:
+            handle = TargetHandle(name="locust", role="control", pid=master.pid, sources={
+                k: ProcSource(master.pid, k) for k in ("fds", "rss", "threads")})
+            self.sampler.add([handle])
+            self.manifest["targets"].append(handle.describe())
+            self._save_manifest()
+
+    def _host_url(self, topo: Topology) -> str:
+        host = self.scenario.load.host
+        if host and "://" in host:
+            return host
+        name = host or (self.scenario.proxies[0].name if self.scenario.proxies else None)
+        if name is not None:
+            h, p = topo.proxies[name]
+            return f"http://{h}:{p}"
+        first = next(iter(topo.targets.values()))
+        return f"http://{first.host}:{first.port}"
+
+    def _timeline(self) -> None:
+        assert self.topology is not None and self.sampler is not None
+        client = self.topology.toxiproxy
+        load_start = time.time()
+        self.locust.begin(load_start)
+        phases = self.scenario.phase_starts()
+        last_busy = max((i for i, (p, _, _) in enumerate(phases)
+                         if p.faults or (p.users if p.users is not None else 1)), default=0)
+        tail = LatencyTail(self.run_dir / "latency.csv")
+        for index, (phase, start, end) in enumerate(phases):
+            users = phase.users if phase.users is not None else self.scenario.load.users
+            self.events.emit("phase_start", phase=phase.name, index=index, users=users,
+                             planned_s=phase.duration)
+            self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
+                              + (f", faults: {', '.join(f.label for f in phase.faults)}"
+                                 if phase.faults else ""))
+            applied: list[tuple[str, str, Any]] = []
+            try:
+                for j, fault in enumerate(phase.faults):
+                    toxic = client.add_fault(fault.proxy, fault,
+                                             name=f"{phase.name}-{j}-{fault.type}-{fault.stream}")
+                    applied.append((fault.proxy, toxic, fault))
+                    self.events.emit("fault_added", phase=phase.name, proxy=fault.proxy,
+                                     type=fault.type, stream=fault.stream,
+                                     toxicity=fault.toxicity, attributes=dict(fault.attributes),
+                                     toxic=toxic)
+                ended = self._wait_until(load_start + end, phase.name, load_start, tail,
+                                         [f.label for f in phase.faults])
+            finally:
+                for proxy, toxic, fault in applied:
+                    try:
+                        client.remove_fault(proxy, toxic)
+                        self.events.emit("fault_removed", phase=phase.name, proxy=proxy,
+                                         type=fault.type, toxic=toxic)
+                    except HarnessError as exc:  # teardown's clear() retries it
+                        self.events.emit("error", message=f"removing {toxic}: {exc}")
+            self.events.emit("phase_end", phase=phase.name, index=index)
+            if index == 0:
+                self.sampler.snapshot_evidence("baseline")
+            if index == last_busy:
+                self.sampler.snapshot_evidence("peak")
+            if not ended:
+                return
+        # the shape stops Locust at the end of the plan: give it a moment to flush
+        deadline = time.monotonic() + 10
+        while self.locust.exited() is None and time.monotonic() < deadline:
+            time.sleep(POLL)
+
+    def _wait_until(self, until: float, phase: str, load_start: float, tail: LatencyTail,
+                    faults: list[str]) -> bool:
+        """Wait for the phase's end; False when the run must stop (signal or crash)."""
+        assert self.sampler is not None
+        total = self.scenario.duration
+        while time.time() < until:
+            if self.stop.requested:
+                return False
+            if not self._check_processes(phase):
+                return False
+            requests, p99 = tail.poll()
+            targets: dict[str, dict[str, float]] = {}
+            for (target, metric), value in list(self.sampler.latest.items()):
+                targets.setdefault(target, {})[metric] = value
+            self.progress.update(Status(
+                phase=phase, elapsed=time.time() - load_start, total=total, rps=requests,
+                p99_ms=p99, errors=tail.failures, faults=faults, targets=targets))
+            time.sleep(min(POLL, max(0.0, until - time.time())))
+        return True
+
+    def _check_processes(self, phase: str) -> bool:
+        for gone in self.backend.exited():
+            self.events.emit("process_exit", process=gone.name, role=gone.role,
+                             returncode=gone.returncode, expected=False, phase=phase)
+            if self.sampler is not None:
+                self.sampler.remove(gone.name)
+            if gone.role == "target":
+                self._set_status("target_crashed", f"target {gone.name!r} exited with code "
+                                 f"{gone.returncode} during phase {phase}")
+                self.progress.log(f"target {gone.name!r} exited (code {gone.returncode}): "
+                                  "ending the run")
+                return False
+            raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
+        code = self.locust.exited() if self.locust is not None else None
+        if code is not None:
+            self.events.emit("process_exit", process="locust", role="load", returncode=code,
+                             expected=False, phase=phase)
+            tail = self.locust.processes[0].tail() if self.locust.processes else ""
+            raise EnvironmentFailure(f"Locust exited early with code {code}\n{tail}")
+        return True
+
+    def _teardown(self) -> None:
+        self.progress.log("stopping load, removing faults, stopping processes...")
+        if self.locust is not None:
+            try:
+                self.locust.stop(grace=5.0)
+            except Exception as exc:  # keep tearing down; the error is recorded
+                self.events.emit("error", message=f"stopping Locust: {exc!r}")
+        if self.sampler is not None:
+            self.sampler.snapshot_evidence("end")
+            self.sampler.stop()
+        problems = self.backend.down()
+        for problem in problems or []:
+            self.events.emit("error", message=f"teardown: {problem}")
+        self.events.emit("run_end", status=self.manifest["status"])
+        self.manifest["ended_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._save_manifest()
+        self.events.close()
+
+
+def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOutcome:
+    """Run one scenario end to end; see ``Run``."""
+    return Run(scenario, options or RunOptions()).execute()
