@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.scenario._deploy import AttachSettings
 from harness.scenario._faults import Fault, did_you_mean
 from harness.scenario._thresholds import Threshold, is_latency_key
 from harness.scenario._types import Duration
@@ -155,6 +156,9 @@ class Scenario(_Strict):
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     sample_interval: Duration = 1.0
     variant: Variant | None = Field(None, description="the variant this scenario was resolved to")
+    attach: AttachSettings | None = Field(
+        None, description="endpoints of a running topology, for --backend attach"
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
