@@ -65,3 +65,38 @@ register(
         scenarios=("smoke",),
     )
 )
+
+# --- stream/server-side patterns 1, 2, 3, 8 (leaky/fixed pairs) ----------------------------
+register(
+    Sample(
+        name="stalled_stream",
+        summary="WebSocket + raw TCP stream handler with no read deadline; "
+        "per-connection tickers never cancelled",
+        patterns=("stalled client without read deadline",),
+        scenarios=("stalled_stream",),
+    )
+)
+register(
+    Sample(
+        name="slow_reader",
+        summary="broadcast stream with an unbounded per-client queue and no write deadline",
+        patterns=("slow reader with no write deadline / unbounded queue",),
+        scenarios=("slow_reader",),
+    )
+)
+register(
+    Sample(
+        name="retained_buffers",
+        summary="small memoryview slices kept in a bounded log pin whole 64 KiB read buffers",
+        patterns=("buffer slices that retain a pooled buffer",),
+        scenarios=("retained_buffers",),
+    )
+)
+register(
+    Sample(
+        name="unbounded_spawn",
+        summary="a task per incoming message with no backpressure against a slow downstream",
+        patterns=("unbounded task spawn without backpressure",),
+        scenarios=("unbounded_spawn",),
+    )
+)
