@@ -1,0 +1,228 @@
+"""The attach backend: the topology already runs (Kubernetes, a VM, compose); start nothing.
+
+The scenario's ``attach:`` section names the Toxiproxy API, each proxy's address as the load
+sees it and as Toxiproxy dials it, and where each target's instrumentation answers. ``up()``
+creates the proxies through the Toxiproxy API; ``down()`` removes every toxic and proxy this
+run created (also when ``up()`` fails half-way) and touches nothing else.
+
+Metric specs that need a local process are mapped to what a remote target can serve:
+``proc:fds`` -> ``prometheus:process_open_fds`` and ``proc:rss`` ->
+``prometheus:process_resident_memory_bytes`` (the standard process collector names);
+``proc:threads`` has no standard equivalent and is dropped (an event says so) unless
+``attach.targets.<name>.metrics`` gives one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+
+from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, ToxiproxyError
+from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
+from harness.samples import SAMPLES
+from harness.scenario import Scenario, Target
+from harness.scenario._deploy import AttachSettings, attach_problems
+from harness.typing import EvidenceSource
+
+PROC_EQUIVALENTS = {
+    "proc:fds": "prometheus:process_open_fds",
+    "proc:rss": "prometheus:process_resident_memory_bytes",
+}
+TOXIPROXY_CONTROL = {
+    "goroutines": "prometheus:go_goroutines",
+    "fds": "prometheus:process_open_fds",
+    "rss": "prometheus:process_resident_memory_bytes",
+}
+
+
+def remote_equivalent(spec: str, *, docker: bool = False) -> str | None:
+    """The spec a remote target can serve for ``spec`` (None: nothing equivalent).
+
+    With ``docker`` (compose), ``proc:threads`` becomes ``docker:pids`` (a container's pids
+    cgroup counts its threads); without, it has no equivalent.
+    """
+    if spec in PROC_EQUIVALENTS:
+        return PROC_EQUIVALENTS[spec]
+    if spec == "proc:threads":
+        return "docker:pids" if docker else None
+    return spec
+
+
+@dataclass
+class RemoteTarget:
+    """A running target as the attach backend plans to watch it."""
+
+    name: str
+    metrics: dict[str, str]  # alias -> spec, after mapping
+    dropped: dict[str, str] = field(default_factory=dict)  # alias -> spec nobody can read
+    metrics_url: str | None = None
+    pprof_url: str | None = None
+    debug_url: str | None = None
+    health_url: str | None = None
+
+
+def plan_targets(scenario: Scenario, attach: AttachSettings) -> list[RemoteTarget]:
+    """Map every target's metric specs to remote ones; ScenarioError names what is missing."""
+    problems: list[str] = []
+    planned: list[RemoteTarget] = []
+    for target in scenario.all_targets:
+        ends = attach.targets.get(target.name)
+        where = f"attach.targets.{target.name}"
+        wanted = _declared_metrics(target)
+        if ends is not None:
+            wanted.update(ends.metrics)
+        remote = RemoteTarget(
+            name=target.name,
+            metrics={},
+            metrics_url=(ends.metrics_url if ends else None) or target.metrics_url,
+            pprof_url=(ends.pprof_url if ends else None) or target.pprof_url,
+            debug_url=(ends.debug_url if ends else None) or target.debug_url,
+            health_url=ends.health_url if ends else None,
+        )
+        for alias, spec in wanted.items():
+            mapped = remote_equivalent(spec)
+            if mapped is None:
+                remote.dropped[alias] = spec
+            elif mapped.startswith("docker:"):
+                problems.append(f"{where}.metrics.{alias}: {spec} needs --backend compose")
+            elif mapped.startswith("prometheus:") and not remote.metrics_url:
+                problems.append(f"{where}.metrics_url: needed by metrics.{alias} ({mapped})")
+            elif mapped.startswith("pprof:") and not remote.pprof_url:
+                problems.append(f"{where}.pprof_url: needed by metrics.{alias} ({mapped})")
+            else:
+                remote.metrics[alias] = mapped
+        planned.append(remote)
+    if problems:
+        raise ScenarioError(f"scenario {scenario.name!r}", problems)
+    return planned
+
+
+def _declared_metrics(target: Target) -> dict[str, str]:
+    if target.sample:
+        return {**SAMPLES[target.sample].metrics, **target.metrics}
+    return dict(target.metrics)
+
+
+def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2.0).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+class AttachBackend:
+    """Attach to a topology someone else runs: create proxies, watch, clean up."""
+
+    name = "attach"
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        client_factory: Callable[[str, int, float], ToxiproxyClient] = ToxiproxyClient,
+    ) -> None:
+        problems = attach_problems(scenario)
+        if problems:
+            raise ScenarioError(f"scenario {scenario.name!r}", problems)
+        assert scenario.attach is not None
+        self.scenario = scenario
+        self.settings: AttachSettings = scenario.attach
+        self.targets = plan_targets(scenario, self.settings)  # fails before anything starts
+        self._client_factory = client_factory
+        self._client: ToxiproxyClient | None = None
+        self._problems: list[str] = []  # met by a cleanup inside a failed up()
+
+    def up(self, ctx: RunContext) -> Topology:
+        try:
+            return self._up(ctx)
+        except BaseException:
+            self._problems = self.down()  # leave no proxy behind when the run never starts
+            raise
+
+    def _up(self, ctx: RunContext) -> Topology:
+        host, port = self.settings.toxiproxy_host_port
+        client = self._client_factory(host, port, 5.0)
+        self._client = client
+        if not wait_for(client.ping, self.settings.timeout):
+            raise ToxiproxyError(
+                f"toxiproxy API {self.settings.toxiproxy} did not answer within "
+                f"{self.settings.timeout:g}s (attach.toxiproxy)"
+            )
+        ctx.events.emit("toxiproxy_attached", url=self.settings.toxiproxy,
+                        version=client.version())
+        proxies: dict[str, tuple[str, int]] = {}
+        for proxy in self.scenario.proxies:
+            entry = self.settings.proxies[proxy.name]
+            upstream = entry.upstream or proxy.upstream
+            client.create_proxy(proxy.name, entry.bind_address, upstream)
+            listen_host, _, listen_port = entry.listen.rpartition(":")
+            proxies[proxy.name] = (listen_host.strip("[]"), int(listen_port))
+            ctx.events.emit("proxy_created", proxy=proxy.name, listen=entry.bind_address,
+                            reached_at=entry.listen, upstream=upstream)
+        targets = {t.name: self._watch(t, ctx) for t in self.targets}
+        control = TargetHandle(
+            name="toxiproxy", role="control", host=host, port=port,
+            sources={alias: make_source(spec, metrics_url=f"http://{host}:{port}/metrics")
+                     for alias, spec in TOXIPROXY_CONTROL.items()},
+        )
+        return Topology(toxiproxy=client, proxies=proxies, targets=targets,
+                        controls={"toxiproxy": control})
+
+    def _watch(self, target: RemoteTarget, ctx: RunContext) -> TargetHandle:
+        if target.health_url and not wait_for(lambda: _http_ok(str(target.health_url)),
+                                              self.settings.timeout):
+            raise TargetUnhealthy(
+                f"target {target.name!r}: GET {target.health_url} did not answer < 500 within "
+                f"{self.settings.timeout:g}s (attach.targets.{target.name}.health_url)"
+            )
+        for alias, spec in target.dropped.items():
+            ctx.events.emit("metric_unavailable", target=target.name, metric=alias, spec=spec,
+                            reason="no remote equivalent; set attach.targets.<name>.metrics")
+        sources = {
+            alias: make_source(spec, metrics_url=target.metrics_url, pprof_url=target.pprof_url)
+            for alias, spec in target.metrics.items()
+        }
+        evidence: EvidenceSource | None = None
+        if target.debug_url:
+            evidence = DebugTasks(target.debug_url)
+        elif target.pprof_url:
+            evidence = PprofGoroutines(target.pprof_url)
+        where = urlsplit(target.metrics_url or target.pprof_url or target.health_url or "")
+        ctx.events.emit("target_attached", target=target.name, metrics=target.metrics)
+        return TargetHandle(name=target.name, role="target", pid=None,
+                            host=where.hostname or target.name, port=where.port,
+                            sources=sources, evidence=evidence)
+
+    def exited(self) -> list[ProcessExit]:
+        """Nothing was started here, so nothing of ours can exit."""
+        return []
+
+    def down(self) -> list[str]:
+        """Remove every toxic and proxy this run created. Idempotent, never raises."""
+        client, self._client = self._client, None
+        problems, self._problems = self._problems, []
+        if client is None:
+            return problems
+        try:
+            return problems + client.clear()
+        except (HarnessError, requests.RequestException) as exc:  # clear() should not raise
+            return [*problems, f"toxiproxy cleanup: {exc}"]
+
+
+__all__ = ["AttachBackend", "RemoteTarget", "plan_targets", "remote_equivalent"]

@@ -1,0 +1,371 @@
+"""The compose backend: the topology of ``compose.yaml`` in containers, watched through Docker.
+
+``up()`` runs ``docker compose -f FILE -p PROJECT up -d --wait <toxiproxy> <services>``
+(unless ``SOAK_COMPOSE_MANAGE=0``: the stack is already up, e.g. the harness runs as the
+compose ``runner`` service), creates the proxies through the Toxiproxy API and reads each
+target container's stats through the Docker SDK (``docker:pids|memory|cpu``). ``down()``
+removes every toxic and proxy, undoes container faults, and runs ``docker compose down``
+when it ran ``up``. Settings: ``harness.scenario._deploy.ComposeSettings`` (env
+``SOAK_COMPOSE_*``).
+
+Where things are reached depends on ``reach``: ``published`` (the harness on the host:
+Toxiproxy's API, proxy ports and target ports as published on 127.0.0.1) or ``network``
+(the harness inside the compose network: service names and container ports).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness.backends._docker import (
+    DOCKER_STATS,
+    ContainerLike,
+    ContainerStats,
+    DockerEngine,
+    DockerError,
+    DockerStatSource,
+    published_port,
+)
+from harness.backends.attach import TOXIPROXY_CONTROL, remote_equivalent, wait_for
+from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.errors import (
+    EnvironmentFailure,
+    HarnessError,
+    InputError,
+    ScenarioError,
+    ToolMissing,
+    ToxiproxyError,
+)
+from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
+from harness.samples import SAMPLES
+from harness.scenario import Scenario
+from harness.scenario._deploy import HOST_PORT, ComposeSettings, ContainerFault
+from harness.typing import EvidenceSource, MetricSource
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+class ComposeFailed(EnvironmentFailure):
+    """``docker compose`` exited non-zero (a service unhealthy, an image missing...)."""
+
+
+@dataclass
+class ServicePlan:
+    """A target as a compose service: its name, port and metric specs."""
+
+    target: str
+    service: str
+    port: int
+    metrics: dict[str, str]
+    dropped: dict[str, str] = field(default_factory=dict)
+    metrics_path: str | None = None
+    pprof_path: str | None = None
+    debug_path: str | None = None
+    metrics_url: str | None = None
+    pprof_url: str | None = None
+    debug_url: str | None = None
+
+
+def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[ServicePlan]:
+    """Each target's service and metrics (ScenarioError names an unknown docker stat)."""
+    problems: list[str] = []
+    plans: list[ServicePlan] = []
+    for i, target in enumerate(scenario.all_targets):
+        sample = SAMPLES[target.sample] if target.sample else None
+        service = settings.services.get(target.name) or target.sample or target.name
+        declared = {**(sample.metrics if sample else {}), **target.metrics}
+        if not declared:
+            declared = {f"docker_{stat}": f"docker:{stat}" for stat in DOCKER_STATS}
+        plan = ServicePlan(
+            target=target.name, service=service, port=target.port or settings.target_port,
+            metrics={},
+            metrics_path=sample.metrics_path if sample else None,
+            pprof_path=sample.pprof_path if sample else None,
+            debug_path=sample.debug_path if sample else None,
+            metrics_url=target.metrics_url, pprof_url=target.pprof_url,
+            debug_url=target.debug_url,
+        )
+        has_prometheus = bool(plan.metrics_url or plan.metrics_path)
+        for alias, spec in declared.items():
+            mapped = remote_equivalent(spec, docker=True)
+            if spec == "proc:rss" and not has_prometheus:
+                mapped = "docker:memory"
+            if mapped is None:
+                plan.dropped[alias] = spec
+                continue
+            kind, _, stat = mapped.partition(":")
+            if kind == "docker" and stat not in DOCKER_STATS:
+                problems.append(
+                    f"targets[{i}].metrics.{alias}: unknown docker stat {stat!r}; "
+                    f"known: {', '.join('docker:' + s for s in DOCKER_STATS)}"
+                )
+            elif kind == "prometheus" and not has_prometheus:
+                problems.append(f"targets[{i}].metrics.{alias}: {mapped} needs metrics_url")
+            elif kind == "pprof" and not (plan.pprof_url or plan.pprof_path):
+                problems.append(f"targets[{i}].metrics.{alias}: {mapped} needs pprof_url")
+            else:
+                plan.metrics[alias] = mapped
+        plans.append(plan)
+    if problems:
+        raise ScenarioError(f"scenario {scenario.name!r}", problems)
+    return plans
+
+
+class ComposeBackend:
+    """Containers from compose.yaml, stats from the Docker engine."""
+
+    name = "compose"
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        settings: ComposeSettings | None = None,
+        *,
+        engine_factory: Callable[[], DockerEngine] = DockerEngine.from_env,
+        run: Runner = subprocess.run,
+        client_factory: Callable[[str, int, float], ToxiproxyClient] = ToxiproxyClient,
+        api_timeout: float = 30.0,
+    ) -> None:
+        if settings is None:
+            try:
+                settings = ComposeSettings.from_env()
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
+        self.scenario = scenario
+        self.settings = settings
+        self.services = plan_services(scenario, settings)  # fails before anything starts
+        self.proxy_ports = {
+            p.name: p.listen_port or settings.proxy_base_port + i
+            for i, p in enumerate(scenario.proxies)
+        }
+        self._engine_factory = engine_factory
+        self._run = run
+        self._client_factory = client_factory
+        self._api_timeout = api_timeout
+        self._engine: DockerEngine | None = None
+        self._client: ToxiproxyClient | None = None
+        self._started = False
+        self._containers: dict[str, ContainerLike] = {}  # target / "toxiproxy" -> container
+        self._paused: set[str] = set()
+        self._killed: set[str] = set()
+        self._reported: set[str] = set()
+        self._problems: list[str] = []
+
+    # ------------------------------------------------------------------ compose CLI
+
+    def compose_argv(self, *args: str) -> list[str]:
+        """``docker compose -f FILE -p PROJECT <args>``."""
+        return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project, *args]
+
+    def _require_cli(self) -> None:
+        if self._run is subprocess.run and shutil.which("docker") is None:
+            raise ToolMissing("docker CLI not found on PATH (the compose backend runs "
+                              "`docker compose`); install it or use --backend attach")
+
+    def _compose(self, args: Sequence[str], timeout: float) -> None:
+        argv = self.compose_argv(*args)
+        self._require_cli()
+        try:
+            done = self._run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ComposeFailed(f"`{' '.join(argv)}` did not finish within {timeout:g}s") from exc
+        except OSError as exc:
+            raise ToolMissing(f"cannot run {argv[0]!r}: {exc}") from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout or "").strip().splitlines()[-15:])
+            raise ComposeFailed(f"`{' '.join(argv)}` exited with {done.returncode}\n{tail}")
+
+    # ------------------------------------------------------------------ up
+
+    def up(self, ctx: RunContext) -> Topology:
+        try:
+            return self._up(ctx)
+        except BaseException:
+            self._problems = self.down()  # nothing of ours outlives a failed start
+            raise
+
+    def _up(self, ctx: RunContext) -> Topology:
+        settings = self.settings
+        engine = self._engine = self._engine_factory()
+        services = [settings.toxiproxy_service, *dict.fromkeys(s.service for s in self.services)]
+        if settings.manage:
+            self._require_cli()
+            self._started = True  # from here on, down() runs `compose down`
+            wait = int(settings.wait_timeout)
+            self._compose(["up", "-d", "--wait", "--wait-timeout", str(wait), *services],
+                          timeout=settings.wait_timeout + 60)
+            ctx.events.emit("compose_up", project=settings.project, file=settings.file,
+                            services=services, engine=engine.version())
+        proxy_container = engine.service_container(settings.project, settings.toxiproxy_service)
+        self._containers["toxiproxy"] = proxy_container
+        for plan in self.services:
+            self._containers[plan.target] = engine.service_container(settings.project,
+                                                                     plan.service)
+        api_host, api_port = self._reach(proxy_container, settings.toxiproxy_service,
+                                         settings.toxiproxy_port)
+        client = self._client = self._client_factory(api_host, api_port, 5.0)
+        if not wait_for(client.ping, self._api_timeout):
+            raise ToxiproxyError(f"toxiproxy API {client.url} did not answer within "
+                                 f"{self._api_timeout:g}s (compose service "
+                                 f"{settings.toxiproxy_service!r})")
+        proxies: dict[str, tuple[str, int]] = {}
+        for proxy in self.scenario.proxies:
+            port = self.proxy_ports[proxy.name]
+            upstream = self._upstream(proxy.upstream)
+            client.create_proxy(proxy.name, f"0.0.0.0:{port}", upstream)
+            proxies[proxy.name] = self._reach(proxy_container, settings.toxiproxy_service, port)
+            ctx.events.emit("proxy_created", proxy=proxy.name, listen=f"0.0.0.0:{port}",
+                            reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
+        targets = {plan.target: self._watch(plan, ctx) for plan in self.services}
+        control_stats = ContainerStats(engine, proxy_container)
+        control_sources: dict[str, MetricSource] = {
+            f"docker_{stat}": DockerStatSource(control_stats, stat) for stat in DOCKER_STATS
+        }
+        control_sources.update({
+            alias: make_source(spec, metrics_url=f"{client.url}/metrics")
+            for alias, spec in TOXIPROXY_CONTROL.items()
+        })
+        control = TargetHandle(name="toxiproxy", role="control", host=api_host, port=api_port,
+                               sources=control_sources)
+        return Topology(toxiproxy=client, proxies=proxies, targets=targets,
+                        controls={"toxiproxy": control})
+
+    def _reach(self, container: ContainerLike, service: str, port: int) -> tuple[str, int]:
+        """Where the harness reaches ``service:port`` (published on 127.0.0.1, or by name)."""
+        if self.settings.reach == "network":
+            return service, port
+        host_port = published_port(container, port)
+        if host_port is None:
+            raise DockerError(
+                f"compose service {service!r} does not publish port {port} "
+                "(publish it in compose.yaml, or run the harness inside the compose network "
+                "with SOAK_COMPOSE_REACH=network)"
+            )
+        return "127.0.0.1", host_port
+
+    def _upstream(self, upstream: str) -> str:
+        for plan in self.services:
+            if plan.target == upstream:
+                return f"{plan.service}:{plan.port}"
+        if HOST_PORT.match(upstream):
+            return upstream
+        raise ScenarioError(self.scenario.name, [f"proxies: upstream {upstream!r} unknown"])
+
+    def _watch(self, plan: ServicePlan, ctx: RunContext) -> TargetHandle:
+        assert self._engine is not None
+        container = self._containers[plan.target]
+        needs_http = any(not s.startswith("docker:") for s in plan.metrics.values())
+        if needs_http or self.settings.reach == "network" or published_port(container, plan.port):
+            host, port = self._reach(container, plan.service, plan.port)
+        else:  # only docker stats: nothing to reach over HTTP
+            host, port = plan.service, plan.port
+        base = f"http://{host}:{port}"
+
+        def url(explicit: str | None, path: str | None) -> str | None:
+            return explicit or (base + path if path else None)
+
+        metrics_url = url(plan.metrics_url, plan.metrics_path)
+        pprof_url = url(plan.pprof_url, plan.pprof_path)
+        debug_url = url(plan.debug_url, plan.debug_path)
+        stats = ContainerStats(self._engine, container)
+        sources: dict[str, MetricSource] = {}
+        for alias, spec in plan.metrics.items():
+            kind, _, stat = spec.partition(":")
+            sources[alias] = (DockerStatSource(stats, stat) if kind == "docker" else
+                              make_source(spec, metrics_url=metrics_url, pprof_url=pprof_url))
+        for alias, spec in plan.dropped.items():
+            ctx.events.emit("metric_unavailable", target=plan.target, metric=alias, spec=spec,
+                            reason="no container equivalent")
+        evidence: EvidenceSource | None = None
+        if debug_url:
+            evidence = DebugTasks(debug_url)
+        elif pprof_url:
+            evidence = PprofGoroutines(pprof_url)
+        ctx.events.emit("target_attached", target=plan.target, service=plan.service,
+                        container=container.name, metrics=plan.metrics)
+        return TargetHandle(name=plan.target, role="target", pid=None, host=host, port=port,
+                            sources=sources, evidence=evidence)
+
+    # ------------------------------------------------------------------ container faults
+
+    def apply_container_fault(self, fault: ContainerFault) -> None:
+        """Pause or kill a target's container (undone by ``remove_container_fault``)."""
+        engine, container = self._fault_container(fault)
+        if fault.action == "pause":
+            engine.pause(container)
+            self._paused.add(fault.target)
+        else:
+            self._killed.add(fault.target)  # an exit we caused is not reported by exited()
+            engine.kill(container, fault.signal)
+
+    def remove_container_fault(self, fault: ContainerFault) -> None:
+        """Unpause, or start the killed container again when ``restart``."""
+        engine, container = self._fault_container(fault)
+        if fault.action == "pause":
+            engine.unpause(container)
+            self._paused.discard(fault.target)
+        elif fault.restart:
+            engine.start(container)
+            self._killed.discard(fault.target)
+            self._reported.discard(fault.target)
+
+    def _fault_container(self, fault: ContainerFault) -> tuple[DockerEngine, ContainerLike]:
+        container = self._containers.get(fault.target)
+        if self._engine is None or container is None:
+            raise DockerError(f"container fault on {fault.target!r}: no such running target")
+        return self._engine, container
+
+    # ------------------------------------------------------------------ watch
+
+    def exited(self) -> list[ProcessExit]:
+        if self._engine is None:
+            return []
+        out: list[ProcessExit] = []
+        for name, container in self._containers.items():
+            if name in self._reported or name in self._killed:
+                continue
+            status, code = self._engine.state(container)
+            if status in ("exited", "dead", "removed"):
+                self._reported.add(name)
+                role = "control" if name == "toxiproxy" else "target"
+                out.append(ProcessExit(name, role, code))
+        return out
+
+    # ------------------------------------------------------------------ down
+
+    def down(self) -> list[str]:
+        """Toxics and proxies off, containers unpaused, ``compose down`` if we ran ``up``."""
+        problems, self._problems = self._problems, []
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                problems += client.clear()
+            except (HarnessError, OSError) as exc:  # clear() should not raise
+                problems.append(f"toxiproxy cleanup: {exc}")
+        engine = self._engine
+        for name in list(self._paused):
+            container = self._containers.get(name)
+            if engine is not None and container is not None:
+                try:
+                    engine.unpause(container)
+                except DockerError as exc:
+                    problems.append(str(exc))
+            self._paused.discard(name)
+        if self._started:
+            self._started = False
+            try:
+                self._compose(["down", "--remove-orphans", "--timeout", "10"], timeout=120)
+            except HarnessError as exc:
+                problems.append(str(exc))
+        self._containers.clear()
+        if engine is not None:
+            engine.close()
+            self._engine = None
+        return problems
+
+
+__all__ = ["ComposeBackend", "ComposeFailed", "ServicePlan", "plan_services"]
