@@ -7,6 +7,8 @@ from the data so far in every case.
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import platform
 import sys
 import time
@@ -69,11 +71,9 @@ def new_run_dir(scenario: Scenario, options: RunOptions) -> Path:
 
 def _versions(backend: Backend) -> dict[str, str]:
     versions = {"harness": __version__, "python": platform.python_version()}
-    try:
-        import locust
-
-        versions["locust"] = str(locust.__version__)
-    except ImportError:  # pragma: no cover
+    try:  # never import locust here: it monkey-patches the whole process with gevent
+        versions["locust"] = importlib.metadata.version("locust")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
         pass
     plan = getattr(backend, "plan", None)
     if plan is not None and getattr(plan, "toxiproxy", None) is not None:
@@ -90,6 +90,8 @@ class Run:
         # preflight: everything that can be checked is checked before anything starts
         self.backend = make_backend(options.backend, scenario)
         self.run_dir = new_run_dir(scenario, options)
+        # every child inherits this: tests (and people) can find anything a run left behind
+        os.environ["HARNESS_RUN_ID"] = str(self.run_dir.resolve())
         self.t0 = time.time()
         self.events = EventLog(self.run_dir / "events.jsonl", self.t0)
         self.stop = StopRequest()

@@ -1,0 +1,56 @@
+# Soak Harness: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target installs what it needs first (idempotent): .venv, the package with its dev
+# extras, the pinned toxiproxy-server (built with Go if missing), the Go sample.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-unit test-integration test-e2e soak lint typecheck clean-reports help
+
+help:
+	@echo "make setup  - create .venv, install the harness (+dev tools) and toxiproxy-server"
+	@echo "make demo   - setup, then run scenarios/smoke.yaml and print the report's path"
+	@echo "make test   - setup, then the whole test suite (unit, integration, e2e)"
+	@echo "make soak   - setup, then the long soaks (every pattern at full length)"
+	@echo "make lint   - ruff and mypy"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/harness setup
+
+demo: setup
+	@$(BIN)/harness run scenarios/smoke.yaml --out reports/demo-$$(date -u +%Y%m%dT%H%M%SZ) ; \
+	  code=$$?; echo "report: $$(ls -td reports/demo-* | head -1)/report.html"; exit $$code
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: setup
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+soak: setup
+	@set -e; for s in $$($(BIN)/python -c "from harness.samples import SAMPLES; print(' '.join(sorted({sc for x in SAMPLES.values() if x.variants for sc in x.scenarios})))"); do \
+	  for v in leaky fixed; do $(BIN)/harness run $$s --variant $$v -q || true; done; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean-reports:
+	rm -rf reports/*/
