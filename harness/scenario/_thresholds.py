@@ -48,6 +48,11 @@ class Threshold(BaseModel):
     )
     alpha: float = Field(0.01, gt=0.0, lt=0.5, description="significance level of trend tests")
     ignore_first: Duration = Field(0.0, description="seconds at the start of the run not judged")
+    settle: Duration | None = Field(
+        None,
+        description="seconds at the start of each judged phase left out of growth fits "
+        "(load ramp, fault onset); default: 20% of the phase, at most 30s",
+    )
     ignore_tasks: list[str] = Field(
         default_factory=list, description="task/goroutine names left out of evidence diffs"
     )

@@ -1,0 +1,129 @@
+"""``analyze(run, scenario) -> list[Check]``: every check a scenario asks for, plus run and
+tool checks. A pure function of the run folder data and the scenario; it never raises on
+missing or partial data (an interrupted run, a dead target): such checks get ERROR or SKIP
+with the reason in ``detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from harness.analysis._common import TargetRef, control_targets, targets_for
+from harness.analysis._latency import error_ratio_checks, latency_checks
+from harness.analysis._level import level_check
+from harness.analysis._phases import Span, spans
+from harness.analysis._recovery import recovery_check
+from harness.analysis._run import alive_checks, completed_check
+from harness.analysis._trend import growth_check, growth_per_1k_check
+from harness.runfolder import RunData
+from harness.scenario import Scenario, Threshold
+from harness.scenario._thresholds import LATENCY_KEY
+from harness.verdicts import Check, Verdict
+
+# Growth limits for the control series (toxiproxy-server, Locust) when the scenario sets
+# none for that alias: generous, a tool problem must be a real climb, not a ramp.
+TOOL_GROWTH_PER_MIN: dict[str, float] = {
+    "fds": 6.0,
+    "threads": 3.0,
+    "goroutines": 30.0,
+    "rss": 10 * 1024 * 1024,  # bytes: 10 MiB/min
+}
+# field defaults (alpha, settle, ...) for tools the scenario sets no threshold for
+TOOL_DEFAULT = Threshold.model_validate({"max_growth_per_min": 1.0})
+
+
+def _guard(
+    name: str, metric: str, target: str | None, build: Callable[[], list[Check]]
+) -> list[Check]:
+    """Run one check builder; an unexpected failure becomes a visible ERROR check."""
+    try:
+        return build()
+    except Exception as exc:  # a bug or unreadable data must not hide the other verdicts
+        return [Check(name=name, metric=metric, target=target, kind="error",
+                      verdict=Verdict.ERROR,
+                      detail=f"analysis failed: {type(exc).__name__}: {exc}")]
+
+
+def _resource_checks(
+    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
+    ref: TargetRef,
+) -> list[Check]:
+    out: list[Check] = []
+    if th.max_growth_per_min is not None:
+        out.append(growth_check(run, scenario, sp, key, th, ref, th.max_growth_per_min))
+    if th.max_growth_per_1k_requests is not None:
+        out.append(growth_per_1k_check(run, scenario, sp, key, th, ref,
+                                       th.max_growth_per_1k_requests))
+    if th.recover_within is not None:
+        out.append(recovery_check(run, scenario, sp, key, th, ref, th.recover_within))
+    if th.max is not None:
+        out.append(level_check(run, scenario, sp, key, th, ref, "max", th.max))
+    if th.min is not None:
+        out.append(level_check(run, scenario, sp, key, th, ref, "min", th.min))
+    return out
+
+
+def _load_side(
+    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold
+) -> list[Check]:
+    if LATENCY_KEY.match(key):
+        rows = latency_checks(run, scenario, sp, key, th)
+    else:
+        rows = error_ratio_checks(run, scenario, sp, th)
+    return [Check(**_row(r)) for r in rows]
+
+
+def _row(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**fields, "verdict": Verdict(fields["verdict"])}
+
+
+def _one_growth(
+    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
+    ref: TargetRef, limit: float,
+) -> list[Check]:
+    return [growth_check(run, scenario, sp, key, th, ref, limit)]
+
+
+def _tool_checks(run: RunData, scenario: Scenario, sp: dict[str, Span]) -> list[Check]:
+    """Growth checks on the control series, category ``tool``."""
+    explicit = {
+        (t, key)
+        for key, th in scenario.thresholds.items()
+        for t in th.targets or []
+    }
+    out: list[Check] = []
+    for ref in control_targets(run):
+        for alias in sorted(ref.aliases):
+            if (ref.name, alias) in explicit:
+                continue  # the scenario names this tool explicitly: judged with its threshold
+            th = scenario.thresholds.get(alias)
+            limit = th.max_growth_per_min if th is not None else None
+            if limit is None:
+                limit = TOOL_GROWTH_PER_MIN.get(alias)
+            if limit is None:
+                continue
+            base = th if th is not None else TOOL_DEFAULT
+            tool_th = base.model_copy(update={"targets": None})
+            out += _guard(f"{alias}.growth[{ref.name}]", alias, ref.name,
+                          partial(_one_growth, run, scenario, sp, alias, tool_th, ref, limit))
+    return out
+
+
+def analyze(run: RunData, scenario: Scenario) -> list[Check]:
+    """Every check for one run: run checks, the scenario's thresholds, tool checks."""
+    sp = spans(run, scenario)
+    checks: list[Check] = []
+    checks += _guard("run.completed", "run", None,
+                     lambda: [completed_check(run, scenario, sp)])
+    checks += _guard("target.alive", "alive", None, lambda: alive_checks(run, scenario, sp))
+    for key, th in scenario.thresholds.items():
+        if LATENCY_KEY.match(key) or key == "error_ratio":
+            checks += _guard(key, key, None, partial(_load_side, run, scenario, sp, key, th))
+            continue
+        for ref in targets_for(key, th, scenario, run):
+            checks += _guard(f"{key}[{ref.name}]", key, ref.name,
+                             partial(_resource_checks, run, scenario, sp, key, th, ref))
+    checks += _tool_checks(run, scenario, sp)
+    return checks
