@@ -1,0 +1,43 @@
+"""Writing the report files of one run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report._charts import render_charts
+from harness.report._html import render_html
+from harness.report._junit import render_junit
+from harness.report._markdown import render_markdown
+from harness.runfolder import RunData, write_json_atomic
+from harness.scenario import Scenario
+from harness.verdicts import Summary
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def write_summary(run_dir: Path, summary: Summary) -> Path:
+    """``summary.json`` (the Summary model, schema-versioned), written atomically."""
+    path = Path(run_dir) / "summary.json"
+    write_json_atomic(path, summary.model_dump(mode="json"))
+    return path
+
+
+def write_reports(run: RunData, summary: Summary, scenario: Scenario | None) -> list[Path]:
+    """summary.json, charts/*.png, report.html, report.md and junit.xml into ``run.path``.
+
+    Works on partial folders too (interrupted runs, crashed targets, no checks).
+    """
+    root = run.path
+    paths = [write_summary(root, summary)]
+    charts = render_charts(run, summary.checks, root / "charts")
+    paths += charts.values()
+    html = render_html(run, summary, scenario, charts)
+    paths.append(_write_atomic(root / "report.html", html.encode("utf-8")))
+    paths.append(_write_atomic(root / "report.md", render_markdown(run, summary).encode("utf-8")))
+    paths.append(_write_atomic(root / "junit.xml", render_junit(summary)))
+    return paths
