@@ -1,0 +1,221 @@
+"""The harness inside Locust: per-second HDR latency windows, written to the run folder.
+
+Imported by the generated locustfile; listeners are registered on ``init`` (so on
+``quitting`` they run before Locust's own, which fire in reverse order).
+
+- standalone: the request listener records into an :class:`Accumulator`; a greenlet moves
+  each completed second to ``latency.csv`` / ``latency.hdr``.
+- worker: records the same way and ships its windows to the master on Locust's own
+  ``report_to_master`` (every ~3 s), plus one final shipment as soon as its users stop.
+- master: merges the shipments per second (``worker_report`` and the final message) and
+  writes a second once no worker can still report for it.
+
+On the plan's end (``PhaseShape.on_plan_end``) or on ``quitting`` (SIGTERM) the master or
+standalone process *drains*: stops the users, waits briefly for the workers' final windows,
+and writes every remaining second.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.event import EventHook
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, Runner, WorkerRunner
+
+from harness.load._plan import RAW_ENV, READY_FILE, RUN_DIR_ENV, T0_ENV
+from harness.load._shape import PhaseShape
+from harness.load._windows import (
+    Accumulator,
+    LatencyFiles,
+    Merger,
+    decode_windows,
+    encode_windows,
+)
+from harness.runfolder import write_json_atomic
+
+log = logging.getLogger("harness.load")
+PAYLOAD_KEY = "harness_latency"  # in report_to_master data, and the final custom message
+FLUSH_EVERY = 0.2  # seconds between writer passes
+MAX_LAG = 3 * WORKER_REPORT_INTERVAL + 1  # a silent worker stalls the timeline no longer
+FINAL_WAIT = 3.0  # seconds the master waits for the workers' final windows
+
+
+class LatencyPlugin:
+    """The per-process state: what this process records, merges and writes."""
+
+    def __init__(self, environment: Environment, runner: Runner, run_dir: Path, t0: float) -> None:
+        self.env = environment
+        self.runner = runner
+        self.run_dir = run_dir
+        self.role = (
+            "master" if isinstance(runner, MasterRunner)
+            else "worker" if isinstance(runner, WorkerRunner)
+            else "standalone"
+        )
+        self.acc = Accumulator()
+        self.drained = False
+        self.raw: IO[str] | None = None
+        if os.environ.get(RAW_ENV) and self.role != "master":
+            raw_dir = run_dir / "raw"
+            raw_dir.mkdir(exist_ok=True)
+            self.raw = (raw_dir / f"{self.role}-{os.getpid()}.csv").open("w", encoding="utf-8")
+        self.merger = Merger(MAX_LAG)
+        self.files: LatencyFiles | None = None
+        if self.role != "worker":
+            self.files = LatencyFiles(run_dir, t0, math.floor(time.time()))
+            gevent.spawn(self._flush_loop)
+
+    # ------------------------------------------------------------------ listeners
+    def install(self) -> None:
+        ev = self.env.events
+        if self.role != "master":
+            _listen(ev.request, self.on_request)
+        if self.role == "worker":
+            _listen(ev.report_to_master, self.on_report_to_master)
+            _listen(ev.test_stop, lambda **_: self.send_final())
+            _listen(ev.quitting, lambda **_: self.drain())
+            return
+        if self.role == "master":
+            _listen(ev.worker_report, self.on_worker_report)
+            self.runner.register_message(PAYLOAD_KEY, self.on_final_message)
+        _listen(ev.test_start, lambda **_: self.mark_ready())
+        _listen(ev.quitting, lambda **_: self.drain())
+        PhaseShape.on_plan_end = self.drain
+
+    def on_request(
+        self, response_time: float | None = None, exception: BaseException | None = None,
+        **_: Any,
+    ) -> None:
+        now = time.time()
+        self.acc.record(now, response_time, exception is not None)
+        if self.raw is not None:
+            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)}\n")
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
+        upto = time.time()
+        data[PAYLOAD_KEY] = encode_windows(self.acc.take(), upto)
+
+    def send_final(self) -> None:
+        """Worker: ship everything recorded so far, marked final (users have stopped)."""
+        upto = time.time()
+        payload = encode_windows(self.acc.take(), upto, final=True)
+        try:
+            self.runner.send_message(PAYLOAD_KEY, payload)
+        except Exception:  # the master may be gone already; say so, do not hide it
+            log.exception("could not send the final latency windows to the master")
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        payload = data.get(PAYLOAD_KEY)
+        if payload is not None:
+            self._merge(client_id, payload)
+
+    def on_final_message(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self._merge(str(msg.node_id), msg.data)
+
+    def _merge(self, source: str, payload: dict[str, Any]) -> None:
+        try:
+            windows, upto, final = decode_windows(payload)
+        except (ValueError, KeyError, TypeError):
+            log.exception("unreadable latency windows from %s", source)
+            return
+        self.merger.add(source, windows, upto, final)
+
+    def mark_ready(self) -> None:
+        workers = len(self.runner.clients) if isinstance(self.runner, MasterRunner) else 0
+        write_json_atomic(
+            self.run_dir / READY_FILE,
+            {"pid": os.getpid(), "role": self.role, "workers": workers, "time": time.time()},
+        )
+
+    # ------------------------------------------------------------------ writing
+    def _expected_workers(self) -> list[str]:
+        if isinstance(self.runner, MasterRunner):
+            return list(self.runner.clients.keys())
+        return []
+
+    def flush(self, final: bool = False) -> None:
+        if self.files is None:
+            return
+        now = time.time()
+        if self.role == "standalone":
+            self.merger.add("local", self.acc.take(), now)
+        if final:
+            last = max(self.merger.pending, default=math.floor(now) - 1)
+            before = max(last + 1, math.floor(now))
+        else:
+            before = self.merger.complete_before(now, self._expected_workers())
+        self.files.write_before(before, self.merger.pop_before(before))
+
+    def _flush_loop(self) -> None:
+        while not self.drained:
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing latency windows failed")
+            gevent.sleep(FLUSH_EVERY)
+
+    def _waiting_for_workers(self) -> bool:
+        return self.role == "master" and bool(self.merger.open_sources())
+
+    def drain(self) -> None:
+        """Stop the users, collect the last windows, write everything. Idempotent."""
+        if self.drained:
+            return
+        if self.role == "worker":
+            self.drained = True
+            self.send_final()
+            self._close_raw()
+            return
+        try:
+            self.runner.stop()
+        except Exception:
+            log.exception("stopping the users failed; writing the windows recorded so far")
+        deadline = time.monotonic() + FINAL_WAIT
+        while self._waiting_for_workers() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if self._waiting_for_workers():
+            log.warning("no final latency windows from %s", sorted(self.merger.open_sources()))
+        self.drained = True
+        self.flush(final=True)
+        if self.merger.late_requests:
+            log.warning("%d requests arrived after their second was written",
+                        self.merger.late_requests)
+        if self.files is not None:
+            self.files.close()
+        self._close_raw()
+
+    def _close_raw(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
+
+
+_plugin: LatencyPlugin | None = None
+
+
+def _listen(hook: EventHook, handler: Callable[..., Any]) -> None:
+    hook.add_listener(handler)  # type: ignore[no-untyped-call]  # locust's EventHook is untyped
+
+
+def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
+    global _plugin
+    run_dir, t0 = os.environ.get(RUN_DIR_ENV), os.environ.get(T0_ENV)
+    if not run_dir or not t0:
+        raise RuntimeError(f"{RUN_DIR_ENV} and {T0_ENV} must be set: this runs under harness.load")
+    if runner is None:
+        raise RuntimeError("harness.load needs a Locust runner (headless, master or worker)")
+    _plugin = LatencyPlugin(environment, runner, Path(run_dir), float(t0))
+    _plugin.install()
+
+
+_listen(events.init, _on_init)
+

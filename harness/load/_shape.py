@@ -1,0 +1,92 @@
+"""``PhaseShape``: drives Locust's user count from the harness plan.
+
+Runs inside the Locust process (master or standalone). Before the orchestrator writes
+``<run_dir>/.load-start`` it holds zero users; then it runs the phase for
+``time.time() - load_start``; after the last phase it calls ``on_plan_end`` (the plugin's
+drain: stop users, collect the last windows) and returns None, so headless Locust quits.
+
+Locust calls ``tick()`` about once a second; to keep phase edges sharp the tick waits
+(cooperatively) for an edge less than a second away, and polls for ``.load-start`` in
+short steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import gevent
+from locust import LoadTestShape
+
+from harness.load._plan import (
+    LOAD_START_FILE,
+    LOAD_START_TIMEOUT,
+    RUN_DIR_ENV,
+    Run,
+    Wait,
+    decide,
+    plan_from_env,
+)
+
+log = logging.getLogger("harness.load")
+POLL = 0.05  # seconds between looks at .load-start
+EDGE_WINDOW = 0.95  # an edge closer than this is waited for inside the tick
+
+
+def read_load_start(path: Path) -> float | None:
+    """The epoch in ``.load-start``, or None while it is absent (or mid-rename)."""
+    try:
+        return float(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+class PhaseShape(LoadTestShape):
+    """The scenario's phases, started when the harness says so."""
+
+    on_plan_end: ClassVar[Callable[[], None] | None] = None
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.plan = plan_from_env()
+        self.start_file = Path(os.environ.get(RUN_DIR_ENV, ".")) / LOAD_START_FILE
+        self.waiting_since = time.time()
+        self.load_start: float | None = None
+        self.current: str | None = None
+
+    def _poll_start(self, budget: float) -> None:
+        deadline = time.monotonic() + budget
+        while self.load_start is None:
+            self.load_start = read_load_start(self.start_file)
+            if self.load_start is not None or time.monotonic() >= deadline:
+                return
+            gevent.sleep(POLL)
+
+    def tick(self) -> tuple[int, float] | None:
+        if self.load_start is None:
+            self._poll_start(EDGE_WINDOW)
+        now = time.time()
+        if self.load_start is not None and 0 < self.load_start - now < EDGE_WINDOW:
+            gevent.sleep(self.load_start - now)  # phase 0 begins on the dot
+            now = time.time()
+        decision = decide(self.plan, now, self.load_start, self.waiting_since)
+        if isinstance(decision, Run) and decision.edge_in < EDGE_WINDOW:
+            gevent.sleep(decision.edge_in)  # the next phase begins on the dot
+            decision = decide(self.plan, time.time(), self.load_start, self.waiting_since)
+        if isinstance(decision, Wait):
+            return (0, decision.spawn_rate)
+        if isinstance(decision, Run):
+            if decision.phase.name != self.current:
+                self.current = decision.phase.name
+                log.info("phase %s: %d users", decision.phase.name, decision.phase.users)
+            return decision.tick
+        if self.load_start is None:
+            log.error("no %s after %.0f s: giving up", self.start_file, LOAD_START_TIMEOUT)
+        hook = type(self).on_plan_end
+        if hook is not None:
+            hook()
+        return None

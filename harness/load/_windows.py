@@ -1,0 +1,198 @@
+"""Per-second latency windows: record, ship between processes, merge, write.
+
+Pure logic plus the two run-folder files; no Locust import, so it is unit-tested directly.
+
+A window is one epoch second ``s`` (requests completed in ``[s, s+1)``): a request count, a
+failure count and an HDR histogram of response times in microseconds. Workers ship their
+windows to the master with a watermark ``upto``: every request completed before ``upto``
+is in this or an earlier shipment. The master writes second ``s`` once every source's
+watermark passed ``s + 1`` (no source can still report for it), or ``max_lag`` seconds
+later at the latest (a worker that went silent does not stall the timeline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from hdrh.histogram import HdrHistogram
+
+from harness.runfolder import HDR_HEADER, LATENCY_HEADER, LineWriter, fmt
+
+LOWEST_US: Final = 1
+HIGHEST_US: Final = 3_600_000_000  # one hour
+SIGNIFICANT_DIGITS: Final = 3
+PAYLOAD_VERSION: Final = 1
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def to_micros(response_time_ms: float) -> int:
+    """Locust's response time (ms, float) as HDR microseconds, clamped to the range."""
+    return min(max(round(response_time_ms * 1000.0), LOWEST_US), HIGHEST_US)
+
+
+@dataclass
+class Window:
+    """One second: counts and the histogram of the requests that completed in it."""
+
+    requests: int = 0
+    failures: int = 0
+    hist: HdrHistogram = field(default_factory=new_histogram)
+
+    def record(self, response_time_ms: float | None, failed: bool) -> None:
+        self.requests += 1
+        self.failures += int(failed)
+        if response_time_ms is not None and math.isfinite(response_time_ms):
+            self.hist.record_value(to_micros(response_time_ms))
+
+    def merge(self, other: Window) -> None:
+        self.requests += other.requests
+        self.failures += other.failures
+        if other.hist.get_total_count():
+            self.hist.add(other.hist)
+
+    def row(self, t: float) -> tuple[str, ...]:
+        """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
+        cells: tuple[str, ...] = ("",) * 4
+        if self.hist.get_total_count():
+            cells = tuple(
+                fmt(round(v / 1000.0, 3))
+                for v in (
+                    self.hist.get_value_at_percentile(50),
+                    self.hist.get_value_at_percentile(95),
+                    self.hist.get_value_at_percentile(99),
+                    self.hist.get_max_value(),
+                )
+            )
+        return (fmt(round(t, 3)), str(self.requests), str(self.failures), *cells)
+
+
+class Accumulator:
+    """The windows of one process since the last :meth:`take` (used inside request events)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[int, Window] = {}
+
+    def record(self, now: float, response_time_ms: float | None, failed: bool) -> None:
+        second = math.floor(now)
+        window = self._windows.get(second)
+        if window is None:
+            window = self._windows[second] = Window()
+        window.record(response_time_ms, failed)
+
+    def take(self) -> dict[int, Window]:
+        """Hand over every window recorded so far and start empty."""
+        windows, self._windows = self._windows, {}
+        return windows
+
+
+def encode_windows(windows: dict[int, Window], upto: float, final: bool = False) -> dict[str, Any]:
+    """A msgpack-safe payload for Locust's worker->master messages."""
+    return {
+        "v": PAYLOAD_VERSION,
+        "upto": upto,
+        "final": final,
+        "w": [[s, w.requests, w.failures, _encode(w)] for s, w in sorted(windows.items())],
+    }
+
+
+def _encode(window: Window) -> str:
+    return window.hist.encode().decode("ascii") if window.hist.get_total_count() else ""
+
+
+def decode_windows(payload: dict[str, Any]) -> tuple[dict[int, Window], float, bool]:
+    """Inverse of :func:`encode_windows`; raises ValueError on a foreign payload."""
+    if payload.get("v") != PAYLOAD_VERSION:
+        raise ValueError(f"latency payload version {payload.get('v')!r}, not {PAYLOAD_VERSION}")
+    windows: dict[int, Window] = {}
+    for second, requests, failures, enc in payload["w"]:
+        hist = HdrHistogram.decode(enc) if enc else new_histogram()
+        windows[int(second)] = Window(int(requests), int(failures), hist)
+    return windows, float(payload["upto"]), bool(payload.get("final", False))
+
+
+class Merger:
+    """Windows from several sources (workers, or the local process), merged per second."""
+
+    def __init__(self, max_lag: float) -> None:
+        self.max_lag = max_lag
+        self.pending: dict[int, Window] = {}
+        self.upto: dict[str, float] = {}
+        self.final: set[str] = set()
+        self.written_before = -math.inf  # seconds below this are on disk already
+        self.late_requests = 0
+
+    def add(
+        self, source: str, windows: dict[int, Window], upto: float, final: bool = False
+    ) -> None:
+        for second, window in windows.items():
+            if second < self.written_before:
+                self.late_requests += window.requests
+                continue
+            mine = self.pending.get(second)
+            if mine is None:
+                self.pending[second] = window
+            else:
+                mine.merge(window)
+        self.upto[source] = max(upto, self.upto.get(source, -math.inf))
+        if final:
+            self.final.add(source)
+
+    def open_sources(self, expected: Iterable[str] = ()) -> set[str]:
+        """Sources that may still report: seen and not final, plus ``expected`` not yet seen."""
+        seen = {s for s in self.upto if s not in self.final}
+        return seen | {s for s in expected if s not in self.upto}
+
+    def complete_before(self, now: float, expected: Iterable[str] = ()) -> int:
+        """The first second that may still change: every second below it can be written."""
+        watermark = now
+        for source in self.open_sources(expected):
+            watermark = min(watermark, self.upto.get(source, -math.inf))
+        watermark = max(watermark, now - self.max_lag)
+        return math.floor(watermark)
+
+    def pop_before(self, second: int) -> dict[int, Window]:
+        """Remove and return the pending windows below ``second``; later data is late."""
+        out = {s: w for s, w in self.pending.items() if s < second}
+        for s in out:
+            del self.pending[s]
+        self.written_before = max(self.written_before, second)
+        return out
+
+
+class LatencyFiles:
+    """``latency.csv`` and ``latency.hdr``: one csv row for every second, no holes."""
+
+    def __init__(self, run_dir: Path, t0: float, first_second: int) -> None:
+        self.t0 = t0
+        self.next_second = first_second
+        self._csv = LineWriter(run_dir / "latency.csv", LATENCY_HEADER)
+        self._hdr = LineWriter(run_dir / "latency.hdr", HDR_HEADER)
+
+    def write_before(self, second: int, windows: dict[int, Window]) -> int:
+        """Write every second from the last written up to ``second`` (exclusive).
+
+        Seconds without a window get a zero row; windows older than what is on disk are
+        ignored (the Merger counts them as late). Returns the number of rows written.
+        """
+        rows = 0
+        empty = Window()
+        for s in range(self.next_second, second):
+            window = windows.get(s, empty)
+            t = s - self.t0
+            self._csv.write_row(window.row(t))
+            if window.hist.get_total_count():
+                self._hdr.write_line(f"{fmt(round(t, 3))},{_encode(window)}")
+            rows += 1
+        self.next_second = max(self.next_second, second)
+        return rows
+
+    def close(self) -> None:
+        self._csv.close()
+        self._hdr.close()
