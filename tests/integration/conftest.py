@@ -24,7 +24,7 @@ TOXIPROXY_BINARIES = (REPO / ".tools/bin/toxiproxy-server", REPO / ".tools/bin/s
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return bytes(resp.read())
 
 
