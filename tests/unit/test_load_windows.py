@@ -1,0 +1,169 @@
+"""Latency windows: recording, shipping, merging across workers, writing with no holes."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from harness.load._windows import (
+    Accumulator,
+    LatencyFiles,
+    Merger,
+    Window,
+    decode_windows,
+    encode_windows,
+    new_histogram,
+    to_micros,
+)
+from harness.runfolder import read_latency
+
+
+def window_of(values_ms: list[float], failures: int = 0) -> Window:
+    w = Window()
+    for i, v in enumerate(values_ms):
+        w.record(v, i < failures)
+    return w
+
+
+def test_to_micros_rounds_and_clamps_to_the_histogram_range() -> None:
+    """Milliseconds become whole microseconds inside [1 us, 1 h]."""
+    assert to_micros(1.2345) == 1234 or to_micros(1.2345) == 1235
+    assert to_micros(0.0) == 1
+    assert to_micros(10 * 3_600_000.0) == 3_600_000_000
+
+
+def test_accumulator_splits_requests_by_epoch_second() -> None:
+    """Each request lands in the window of the second it completed in."""
+    acc = Accumulator()
+    acc.record(100.2, 5.0, False)
+    acc.record(100.9, 7.0, True)
+    acc.record(101.0, 9.0, False)
+    windows = acc.take()
+    assert sorted(windows) == [100, 101]
+    assert (windows[100].requests, windows[100].failures) == (2, 1)
+    assert windows[101].hist.get_total_count() == 1
+    assert acc.take() == {}
+
+
+def test_request_without_a_response_time_is_counted_not_timed() -> None:
+    """A request event with response_time None counts, but adds nothing to the histogram."""
+    w = Window()
+    w.record(None, True)
+    assert (w.requests, w.failures, w.hist.get_total_count()) == (1, 1, 0)
+    assert w.row(3.0) == ("3", "1", "1", "", "", "", "")
+
+
+def test_row_reports_hdr_percentiles_in_milliseconds() -> None:
+    """p50/p95/p99/max come from the HDR histogram (3 significant digits), in ms."""
+    w = window_of([float(v) for v in range(1, 101)])
+    t, requests, failures, p50, p95, p99, mx = w.row(12.5)
+    assert (t, requests, failures) == ("12.5", "100", "0")
+    assert float(p50) == pytest.approx(50, rel=1e-3)
+    assert float(p95) == pytest.approx(95, rel=1e-3)
+    assert float(p99) == pytest.approx(99, rel=1e-3)
+    assert float(mx) == pytest.approx(100, rel=1e-3)
+
+
+def test_payload_round_trip_keeps_counts_and_histograms() -> None:
+    """What a worker ships decodes to the same windows on the master."""
+    windows = {7: window_of([1.0, 2.0, 300.0], failures=1), 8: Window(requests=2, failures=2)}
+    decoded, upto, final = decode_windows(encode_windows(windows, 9.5, final=True))
+    assert (upto, final) == (9.5, True)
+    assert decoded[7].requests == 3 and decoded[7].failures == 1
+    assert decoded[7].hist.get_max_value() == windows[7].hist.get_max_value()
+    assert decoded[8].hist.get_total_count() == 0 and decoded[8].requests == 2
+
+
+def test_foreign_payload_is_rejected() -> None:
+    """A payload of another version raises ValueError rather than being misread."""
+    with pytest.raises(ValueError, match="version"):
+        decode_windows({"v": 99, "upto": 0, "w": []})
+
+
+def test_merged_p99_is_the_p99_of_all_requests_not_an_average() -> None:
+    """Merging two workers' histograms gives the percentile of the union of their requests."""
+    rng = random.Random(1)
+    fast = [rng.uniform(1, 5) for _ in range(990)]
+    slow = [rng.uniform(200, 400) for _ in range(30)]
+    merger = Merger(max_lag=10)
+    merger.add("w1", {50: window_of(fast)}, upto=51.0)
+    merger.add("w2", {50: window_of(slow)}, upto=51.0)
+    merged = merger.pop_before(51)[50]
+    expected = float(np.percentile(fast + slow, 99, method="inverted_cdf"))
+    assert merged.requests == 1020
+    assert merged.hist.get_value_at_percentile(99) / 1000 == pytest.approx(expected, rel=2e-3)
+
+
+def test_a_second_is_complete_only_when_every_worker_reported_past_it() -> None:
+    """The slowest worker's watermark decides which seconds can be written."""
+    merger = Merger(max_lag=10)
+    merger.add("w1", {}, upto=105.2)
+    merger.add("w2", {}, upto=103.7)
+    assert merger.complete_before(now=106.0) == 103
+
+
+def test_a_connected_worker_that_never_reported_holds_the_timeline_up_to_max_lag() -> None:
+    """An expected but silent worker blocks writing for max_lag seconds, no longer."""
+    merger = Merger(max_lag=10)
+    merger.add("w1", {}, upto=105.0)
+    assert merger.complete_before(now=106.0, expected=["w1", "w2"]) == 96
+    assert merger.complete_before(now=106.0, expected=["w1"]) == 105
+
+
+def test_a_final_worker_no_longer_holds_the_timeline() -> None:
+    """After its final shipment a worker's old watermark is ignored."""
+    merger = Merger(max_lag=10)
+    merger.add("w1", {}, upto=100.0, final=True)
+    merger.add("w2", {}, upto=104.5)
+    assert merger.open_sources() == {"w2"}
+    assert merger.complete_before(now=105.0) == 104
+
+
+def test_data_for_a_written_second_is_counted_as_late() -> None:
+    """Windows arriving after their second was written are counted, not merged."""
+    merger = Merger(max_lag=10)
+    merger.add("w1", {10: window_of([1.0])}, upto=11.0)
+    merger.pop_before(11)
+    merger.add("w2", {10: window_of([1.0, 2.0]), 11: window_of([3.0])}, upto=12.0)
+    assert merger.late_requests == 2
+    assert list(merger.pending) == [11]
+
+
+def test_files_have_a_row_for_every_second_and_hdr_lines_only_with_data(tmp_path: Path) -> None:
+    """Seconds without requests get zero rows; latency.hdr holds decodable histograms."""
+    files = LatencyFiles(tmp_path, t0=1000.25, first_second=1000)
+    assert files.write_before(1003, {1001: window_of([2.0, 4.0])}) == 3
+    assert files.write_before(1002, {}) == 0  # already written: nothing twice
+    files.write_before(1005, {1004: window_of([8.0], failures=1)})
+    files.close()
+    table = read_latency(tmp_path / "latency.csv")
+    assert list(table.t) == pytest.approx([-0.25, 0.75, 1.75, 2.75, 3.75])
+    assert list(table.requests) == [0, 2, 0, 0, 1]
+    assert list(table.failures) == [0, 0, 0, 0, 1]
+    assert math.isnan(table.p99_ms[0]) and table.p99_ms[4] == pytest.approx(8.0, rel=1e-3)
+    lines = (tmp_path / "latency.hdr").read_text().splitlines()
+    assert lines[0] == "t,histogram" and len(lines) == 3
+    t, enc = lines[2].split(",", 1)
+    assert float(t) == pytest.approx(3.75)
+    assert HdrHistogram.decode(enc).get_total_count() == 1
+
+
+def test_csv_header_is_the_run_folder_contract(tmp_path: Path) -> None:
+    """latency.csv starts with the contract's header."""
+    LatencyFiles(tmp_path, 0.0, 0).close()
+    with (tmp_path / "latency.csv").open() as fh:
+        assert next(csv.reader(fh)) == ["t", "requests", "failures", "p50_ms", "p95_ms",
+                                        "p99_ms", "max_ms"]
+
+
+def test_new_histogram_covers_one_microsecond_to_one_hour() -> None:
+    """The histogram range is 1 us .. 1 h at 3 significant digits."""
+    h = new_histogram()
+    h.record_value(3_600_000_000)
+    assert h.get_max_value() >= 3_600_000_000 * 0.999
