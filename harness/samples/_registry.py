@@ -100,3 +100,56 @@ register(
         scenarios=("unbounded_spawn",),
     )
 )
+register(
+    Sample(
+        name="upstream",
+        summary="the upstream the gateway samples call: OK, 1-in-3 503s, large/slow/streamed "
+        "bodies, an events endpoint; no leak",
+        variants=(),
+    )
+)
+register(
+    Sample(
+        name="response_leak",
+        summary="gateway that never releases the upstream response on its early-return paths",
+        patterns=("HTTP response never released",),
+        scenarios=("response_leak",),
+    )
+)
+register(
+    Sample(
+        name="client_per_request",
+        summary="gateway that builds a new aiohttp ClientSession per request and never closes it",
+        patterns=("a new HTTP client per request",),
+        scenarios=("client_per_request",),
+    )
+)
+register(
+    Sample(
+        name="no_timeout",
+        summary="gateway with no client timeout or concurrency bound against a stalled upstream",
+        patterns=("no client timeout against a stalled upstream",),
+        scenarios=("no_timeout",),
+    )
+)
+register(
+    Sample(
+        name="retry_storm",
+        summary="gateway that retries failed upstream calls in fire-and-forget tasks, forever",
+        patterns=("retry storm",),
+        scenarios=("retry_storm",),
+    )
+)
+register(
+    Sample(
+        name="goleaks",
+        summary="Go service: a stream handler with no read deadline and an HTTP client path "
+        "that never closes resp.Body",
+        patterns=("stalled client without read deadline", "HTTP response never released"),
+        scenarios=("go_leaks",),
+        language="go",
+        metrics={"goroutines": "pprof:goroutine", "fds": "proc:fds", "rss": "proc:rss"},
+        debug_path=None,
+        pprof_path="/debug/pprof/goroutine",
+    )
+)
