@@ -216,9 +216,10 @@ class ComposeBackend:
         for proxy in self.scenario.proxies:
             port = self.proxy_ports[proxy.name]
             upstream = self._upstream(proxy.upstream)
-            client.create_proxy(proxy.name, f"0.0.0.0:{port}", upstream)
+            listen = f"{settings.proxy_bind}:{port}"
+            client.create_proxy(proxy.name, listen, upstream)
             proxies[proxy.name] = self._reach(proxy_container, settings.toxiproxy_service, port)
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=f"0.0.0.0:{port}",
+            ctx.events.emit("proxy_created", proxy=proxy.name, listen=listen,
                             reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
         targets = {plan.target: self._watch(plan, ctx) for plan in self.services}
         control_stats = ContainerStats(engine, proxy_container)

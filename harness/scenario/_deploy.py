@@ -193,6 +193,7 @@ class ComposeSettings(_Strict):
     toxiproxy_service: str = "toxiproxy"
     toxiproxy_port: int = Field(8474, ge=1, le=65535)
     proxy_base_port: int = Field(8666, ge=1, le=65535, description="proxy i listens on base+i")
+    proxy_bind: str = Field("0.0.0.0", description="host Toxiproxy binds proxies to (in its box)")
     target_port: int = Field(8080, ge=1, le=65535, description="targets' port inside containers")
     services: dict[str, str] = Field(
         default_factory=dict, description="target name -> compose service (default: sample name)"

@@ -1,0 +1,381 @@
+"""The compose backend at its Docker boundary: what it asks the engine and how it reads stats.
+
+The fake client implements only the SDK methods the harness calls; the stats payloads are
+shaped as ``GET /containers/{id}/stats?stream=false`` returns them (cgroup v1 and v2).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backends._docker import (
+    ContainerStats,
+    DockerEngine,
+    DockerError,
+    DockerStatSource,
+    DockerUnavailable,
+    cpu_percent,
+    memory_of,
+    pids_of,
+    published_port,
+)
+from harness.backends.compose import ComposeBackend, ComposeFailed, plan_services
+from harness.errors import EnvironmentFailure, InputError, ScenarioError
+from harness.runfolder import EventLog
+from harness.scenario import scenario_from_dict
+from harness.scenario._deploy import ComposeSettings, ContainerFault
+
+# cgroup v2, one-shot read (precpu_stats empty), Docker 24+
+STATS_V2: dict[str, Any] = {
+    "read": "2024-05-02T10:15:01.123456789Z",
+    "preread": "0001-01-01T00:00:00Z",
+    "pids_stats": {"current": 7, "limit": 18446744073709551615},
+    "blkio_stats": {"io_service_bytes_recursive": [
+        {"major": 8, "minor": 0, "op": "read", "value": 4096}], "io_serviced_recursive": None},
+    "num_procs": 0,
+    "storage_stats": {},
+    "cpu_stats": {
+        "cpu_usage": {"total_usage": 2_000_000_000, "usage_in_kernelmode": 400_000_000,
+                      "usage_in_usermode": 1_600_000_000},
+        "system_cpu_usage": 900_000_000_000_000,
+        "online_cpus": 4,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    },
+    "precpu_stats": {
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    },
+    "memory_stats": {
+        "usage": 52_428_800,
+        "stats": {"active_anon": 0, "active_file": 2_097_152, "anon": 31_457_280,
+                  "file": 15_728_640, "inactive_anon": 31_457_280,
+                  "inactive_file": 10_485_760, "kernel_stack": 114_688, "shmem": 0},
+        "limit": 8_223_416_320,
+    },
+    "name": "/soak-healthy-1",
+    "id": "3f2a9c0d1e7b",
+    "networks": {"eth0": {"rx_bytes": 5338, "rx_packets": 36, "tx_bytes": 648,
+                          "tx_packets": 8, "rx_errors": 0, "tx_errors": 0}},
+}
+
+# cgroup v1, streaming-style read (precpu_stats filled, percpu_usage present)
+STATS_V1: dict[str, Any] = {
+    "read": "2021-03-11T09:12:03.456789012Z",
+    "preread": "2021-03-11T09:12:02.455123456Z",
+    "pids_stats": {"current": 12},
+    "cpu_stats": {
+        "cpu_usage": {"total_usage": 1_100_000_000, "percpu_usage": [600_000_000, 500_000_000],
+                      "usage_in_kernelmode": 100_000_000, "usage_in_usermode": 900_000_000},
+        "system_cpu_usage": 20_002_000_000_000,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    },
+    "precpu_stats": {
+        "cpu_usage": {"total_usage": 1_000_000_000, "percpu_usage": [550_000_000, 450_000_000],
+                      "usage_in_kernelmode": 90_000_000, "usage_in_usermode": 810_000_000},
+        "system_cpu_usage": 20_000_000_000_000,
+        "online_cpus": 2,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    },
+    "memory_stats": {
+        "usage": 73_728_000, "max_usage": 80_000_000, "limit": 2_092_216_320,
+        "stats": {"cache": 20_480_000, "inactive_file": 16_384_000, "rss": 50_000_000,
+                  "total_cache": 20_480_000, "total_inactive_file": 16_384_000,
+                  "total_rss": 50_000_000, "hierarchical_memory_limit": 9223372036854771712},
+    },
+    "name": "/soak-gateway-1",
+    "id": "9e1c0b7a2d44",
+}
+
+# a stopped container: the engine answers with empty sections
+STATS_STOPPED: dict[str, Any] = {
+    "read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z",
+    "pids_stats": {}, "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
+    "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+    "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+    "memory_stats": {}, "name": "/soak-healthy-1", "id": "3f2a9c0d1e7b",
+}
+
+
+class FakeContainer:
+    """The Container methods the harness calls, recording each call."""
+
+    def __init__(self, name: str, service: str, *, project: str = "soak",
+                 ports: dict[str, Any] | None = None, status: str = "running",
+                 payloads: list[dict[str, Any]] | None = None) -> None:
+        self.id, self.name, self.status = name + "-id", name, status
+        self.labels = {"com.docker.compose.project": project,
+                       "com.docker.compose.service": service}
+        self.ports = ports or {}
+        self.attrs: dict[str, Any] = {"State": {"ExitCode": 0}}
+        self.payloads = list(payloads or [STATS_V2])
+        self.calls: list[tuple[str, Any]] = []
+
+    def stats(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("stats", kwargs))
+        return self.payloads.pop(0) if len(self.payloads) > 1 else self.payloads[0]
+
+    def reload(self) -> None:
+        self.calls.append(("reload", None))
+
+    def kill(self, signal: str | int | None = None) -> None:
+        self.calls.append(("kill", signal))
+
+    def pause(self) -> None:
+        self.calls.append(("pause", None))
+
+    def unpause(self) -> None:
+        self.calls.append(("unpause", None))
+
+    def start(self, **kwargs: Any) -> None:
+        self.calls.append(("start", kwargs))
+
+
+class FakeContainers:
+    def __init__(self, containers: list[FakeContainer]) -> None:
+        self.items = containers
+        self.queries: list[dict[str, Any]] = []
+
+    def list(self, **kwargs: Any) -> list[FakeContainer]:
+        self.queries.append(kwargs)
+        labels = set(kwargs.get("filters", {}).get("label", []))
+        return [c for c in self.items
+                if labels <= {f"{k}={v}" for k, v in c.labels.items()}]
+
+
+class FakeClient:
+    def __init__(self, containers: list[FakeContainer]) -> None:
+        self.containers = FakeContainers(containers)
+        self.closed = False
+
+    def version(self) -> dict[str, Any]:
+        return {"Version": "27.3.1", "ApiVersion": "1.47"}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+SCENARIO = {
+    "name": "compose-t",
+    "target": {"name": "api", "sample": "healthy"},
+    "proxies": [{"name": "front", "upstream": "api"}],
+    "load": {"user": "HttpApiUser"},
+    "phases": [{"name": "warmup", "duration": "5s"}],
+}
+
+
+def scenario(**changes: Any) -> Any:
+    data = copy.deepcopy(SCENARIO)
+    data.update(changes)
+    return scenario_from_dict(data)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (STATS_V2, 7.0), (STATS_V1, 12.0), (STATS_STOPPED, None)])
+def test_pids_read_from_pids_stats_current(payload: dict[str, Any], expected: float | None):
+    """docker:pids is pids_stats.current, None for a stopped container."""
+    assert pids_of(payload) == expected
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (STATS_V2, 52_428_800 - 10_485_760),   # v2: usage - inactive_file
+    (STATS_V1, 73_728_000 - 16_384_000),   # v1: usage - total_inactive_file
+    (STATS_STOPPED, None),
+])
+def test_memory_is_usage_minus_inactive_file(payload: dict[str, Any], expected: float | None):
+    """docker:memory subtracts the inactive page cache as `docker stats` does (v1 and v2)."""
+    assert memory_of(payload) == expected
+
+
+def test_memory_without_cache_detail_is_raw_usage():
+    """A payload without memory_stats.stats gives the raw usage rather than nothing."""
+    assert memory_of({"memory_stats": {"usage": 1000}}) == 1000.0
+
+
+def test_cpu_from_precpu_stats_on_cgroup_v1():
+    """CPU % uses precpu_stats and percpu_usage's length when online_cpus is absent."""
+    # 100 ms of CPU over 2 s of system time on 2 CPUs: 10 % of one core
+    assert cpu_percent(STATS_V1, None) == pytest.approx(10.0)
+
+
+def test_cpu_from_two_one_shot_reads():
+    """One-shot reads have no precpu: CPU % comes from the previous read of our own."""
+    later = copy.deepcopy(STATS_V2)
+    later["cpu_stats"]["cpu_usage"]["total_usage"] += 500_000_000
+    later["cpu_stats"]["system_cpu_usage"] += 4_000_000_000
+    assert cpu_percent(STATS_V2, None) is None
+    assert cpu_percent(later, STATS_V2) == pytest.approx(50.0)  # 0.5/4 * 4 cpus
+
+
+def test_published_port_reads_host_port_binding():
+    """The host port comes from ports['8080/tcp'][0].HostPort; unpublished is None."""
+    c = FakeContainer("x", "healthy", ports={"8080/tcp": [{"HostIp": "127.0.0.1",
+                                                           "HostPort": "32771"}]})
+    assert published_port(c, 8080) == 32771
+    assert published_port(c, 8474) is None
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+def test_missing_engine_is_environment_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """No Docker engine becomes DockerUnavailable (exit 3) saying so, chained to the SDK error."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    with pytest.raises(DockerUnavailable, match="no Docker engine") as info:
+        DockerEngine.from_env()
+    assert isinstance(info.value, EnvironmentFailure)
+    assert info.value.__cause__ is not None
+
+
+def test_service_container_asks_by_compose_labels():
+    """Containers are found by compose's project and service labels, stopped ones included."""
+    client = FakeClient([FakeContainer("soak-healthy-1", "healthy"),
+                         FakeContainer("soak-toxiproxy-1", "toxiproxy")])
+    found = DockerEngine(client).service_container("soak", "healthy")
+    assert found.name == "soak-healthy-1"
+    assert client.containers.queries == [{"all": True, "filters": {"label": [
+        "com.docker.compose.project=soak", "com.docker.compose.service=healthy"]}}]
+
+
+def test_service_without_container_names_service_and_project():
+    """A service with no container is a DockerError naming both."""
+    with pytest.raises(DockerError, match=r"'gateway'.*'soak'"):
+        DockerEngine(FakeClient([])).service_container("soak", "gateway")
+
+
+def test_one_stats_call_per_tick_shared_by_sources():
+    """pids, memory and cpu of a container cost one one-shot stats call per tick."""
+    container = FakeContainer("soak-healthy-1", "healthy")
+    shared = ContainerStats(DockerEngine(FakeClient([container])), container, max_age=60)
+    values = [DockerStatSource(shared, s).read() for s in ("pids", "memory", "cpu")]
+    assert values == [7.0, 52_428_800 - 10_485_760, None]
+    assert container.calls == [("stats", {"stream": False, "one_shot": True})]
+
+
+def test_unknown_docker_stat_rejected():
+    """Only pids, memory and cpu are docker stats."""
+    container = FakeContainer("c", "s")
+    with pytest.raises(ValueError, match="unknown docker stat"):
+        DockerStatSource(ContainerStats(DockerEngine(FakeClient([container])), container), "io")
+
+
+# ---------------------------------------------------------------------------- backend
+
+
+def test_plan_maps_sample_metrics_to_container_sources():
+    """proc:* of a sample become prometheus/docker specs; the service defaults to the sample."""
+    (plan,) = plan_services(scenario(), ComposeSettings())
+    assert plan.service == "healthy" and plan.port == 8080
+    assert plan.metrics == {"tasks": "prometheus:sample_tasks",
+                            "fds": "prometheus:process_open_fds",
+                            "rss": "prometheus:process_resident_memory_bytes",
+                            "threads": "docker:pids"}
+
+
+def test_plan_rejects_unknown_docker_stat_naming_field():
+    """An unknown docker:<stat> fails before anything starts, naming the metric."""
+    bad = scenario(target={"name": "api", "sample": "healthy", "metrics": {"io": "docker:io"}})
+    with pytest.raises(ScenarioError, match=r"targets\[0\]\.metrics\.io: unknown docker stat"):
+        plan_services(bad, ComposeSettings())
+
+
+def test_settings_from_env_and_bad_env_named():
+    """SOAK_COMPOSE_* fill the settings; a bad one is an input error naming the variable."""
+    env = {"SOAK_COMPOSE_PROJECT": "nightly", "SOAK_COMPOSE_MANAGE": "0",
+           "SOAK_COMPOSE_REACH": "network", "SOAK_COMPOSE_SERVICES": "api=healthy"}
+    settings = ComposeSettings.from_env(env)
+    assert (settings.project, settings.manage, settings.reach) == ("nightly", False, "network")
+    assert settings.services == {"api": "healthy"}
+    with pytest.raises(ValueError, match="SOAK_COMPOSE_REACH"):
+        ComposeSettings.from_env({"SOAK_COMPOSE_REACH": "everywhere"})
+
+
+def test_backend_bad_env_is_input_error(monkeypatch: pytest.MonkeyPatch):
+    """A malformed SOAK_COMPOSE_* stops the run as invalid input (exit 2)."""
+    monkeypatch.setenv("SOAK_COMPOSE_PROJECT", "Not Valid")
+    with pytest.raises(InputError, match="SOAK_COMPOSE_PROJECT"):
+        ComposeBackend(scenario())
+
+
+class Recorder:
+    """Stands in for subprocess.run of the docker CLI: records argv, answers rc."""
+
+    def __init__(self, returncode: int = 0) -> None:
+        self.argvs: list[list[str]] = []
+        self.returncode = returncode
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.argvs.append(argv)
+        return subprocess.CompletedProcess(argv, self.returncode, "", "service healthy failed")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Any]:
+    """A RunContext whose event log is closed afterwards."""
+    from harness.backends import RunContext
+
+    events = EventLog(tmp_path / "events.jsonl", 0.0)
+    yield RunContext(scenario=scenario(), run_dir=tmp_path, events=events)
+    events.close()
+
+
+def test_compose_up_failure_runs_down_and_raises(ctx: Any):
+    """A failing `compose up --wait` raises ComposeFailed and still runs `compose down`."""
+    runner = Recorder(returncode=1)
+    backend = ComposeBackend(scenario(), ComposeSettings(project="p1", file="c.yaml"),
+                             engine_factory=lambda: DockerEngine(FakeClient([])), run=runner)
+    with pytest.raises(ComposeFailed, match="exited with 1"):
+        backend.up(ctx)
+    assert runner.argvs[0] == ["docker", "compose", "-f", "c.yaml", "-p", "p1", "up", "-d",
+                               "--wait", "--wait-timeout", "180", "toxiproxy", "healthy"]
+    assert runner.argvs[1][6:] == ["down", "--remove-orphans", "--timeout", "10"]
+    problems = backend.down()
+    assert any("exited with 1" in p for p in problems)  # the failed down is reported once
+    assert backend.down() == []
+
+
+def test_missing_engine_starts_nothing(ctx: Any):
+    """Without an engine, up() fails before any docker compose command runs."""
+    runner = Recorder()
+
+    def no_engine() -> DockerEngine:
+        raise DockerUnavailable("no Docker engine: test")
+
+    backend = ComposeBackend(scenario(), ComposeSettings(), engine_factory=no_engine, run=runner)
+    with pytest.raises(DockerUnavailable):
+        backend.up(ctx)
+    assert runner.argvs == []
+
+
+def test_container_faults_pause_kill_and_undo():
+    """pause/unpause and kill/start go to the target's container; down() unpauses."""
+    container = FakeContainer("soak-healthy-1", "healthy")
+    backend = ComposeBackend(scenario(), ComposeSettings(manage=False), run=Recorder())
+    backend._engine = DockerEngine(FakeClient([container]))
+    backend._containers["api"] = container
+    backend.apply_container_fault(ContainerFault(target="api", action="kill", signal="SIGTERM"))
+    backend.remove_container_fault(ContainerFault(target="api", action="kill"))
+    backend.apply_container_fault(ContainerFault(target="api", action="pause"))
+    assert backend.down() == []
+    assert [c[0] for c in container.calls] == ["kill", "start", "pause", "unpause"]
+    assert container.calls[0] == ("kill", "SIGTERM")
+
+
+def test_exited_reports_a_stopped_container_once():
+    """A target container that stopped on its own is reported once, with its exit code."""
+    container = FakeContainer("soak-healthy-1", "healthy", status="exited")
+    container.attrs = {"State": {"ExitCode": 137}}
+    backend = ComposeBackend(scenario(), ComposeSettings(manage=False), run=Recorder())
+    backend._engine = DockerEngine(FakeClient([container]))
+    backend._containers["api"] = container
+    (gone,) = backend.exited()
+    assert (gone.name, gone.role, gone.returncode) == ("api", "target", 137)
+    assert backend.exited() == []
