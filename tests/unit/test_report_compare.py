@@ -43,7 +43,7 @@ def test_equal_pair(tmp_path):
 def test_missing_summary_is_a_run_dir_error(tmp_path):
     """A run folder without summary.json is an input error naming the file."""
     base = write_synthetic_run(tmp_path / "base", SyntheticRun(duration_s=5))
-    with pytest.raises(RunDirError, match="summary.json"):
+    with pytest.raises(RunDirError, match=r"summary\.json"):
         compare_runs(base, base, tmp_path / "cmp")
 
 

@@ -35,6 +35,6 @@ def test_nan_buckets_become_breaks():
     v = np.ones_like(t)
     v[:5000] = np.nan
     v[7000] = np.nan
-    out_t, out_v = envelope(t, v, buckets=100)
+    _, out_v = envelope(t, v, buckets=100)
     assert np.isnan(out_v[: 2 * 50]).all()
     assert np.nanmax(out_v) == 1.0 and not np.isnan(out_v[-1])

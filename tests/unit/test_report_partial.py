@@ -21,7 +21,7 @@ def test_interrupted_after_three_seconds(tmp_path):
     assert run.phases[-1].end is None
     summary = synthetic_summary(spec, [])
     paths = write_reports(run, summary, None)
-    assert EXPECTED <= {p.name for p in paths}
+    assert {p.name for p in paths} >= EXPECTED
     assert (path / "charts" / "overview.png").stat().st_size > 0
     assert "cut short" in (path / "report.html").read_text(encoding="utf-8")
     assert ET.parse(path / "junit.xml").getroot().get("tests") == "0"
@@ -36,7 +36,7 @@ def test_only_a_manifest(tmp_path):
     summary = Summary(scenario="s", verdict=Verdict.FAIL, status="target_crashed",
                       reason="target exited with code 1")
     paths = write_reports(load_run(path), summary, None)
-    assert EXPECTED <= {p.name for p in paths}
+    assert {p.name for p in paths} >= EXPECTED
     html = (path / "report.html").read_text(encoding="utf-8")
     assert "target exited with code 1" in html and "No checks were judged" in html
 
