@@ -61,7 +61,7 @@ class ManagedProcess:
         self._log = self.log_path.open("ab")
         self._log.write(f"$ {' '.join(self.argv)}\n".encode())
         self._log.flush()
-        self._proc = subprocess.Popen(  # noqa: S603 - argv comes from the scenario on purpose
+        self._proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -69,7 +69,7 @@ class ManagedProcess:
             env=self._env,
             cwd=self._cwd,
             start_new_session=True,
-            preexec_fn=_child_setup,  # noqa: PLW1509
+            preexec_fn=_child_setup,
         )
         return self
 
@@ -95,10 +95,8 @@ class ManagedProcess:
         self.expected_exit = True
         if self._proc.poll() is None:
             self.signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         # the group may hold grandchildren even after the leader exited
         self.signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -7,6 +7,7 @@ from the data so far in every case.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -71,10 +72,9 @@ def new_run_dir(scenario: Scenario, options: RunOptions) -> Path:
 
 def _versions(backend: Backend) -> dict[str, str]:
     versions = {"harness": __version__, "python": platform.python_version()}
-    try:  # never import locust here: it monkey-patches the whole process with gevent
+    # never import locust here: it monkey-patches the whole process with gevent
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         versions["locust"] = importlib.metadata.version("locust")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-        pass
     plan = getattr(backend, "plan", None)
     if plan is not None and getattr(plan, "toxiproxy", None) is not None:
         versions["toxiproxy"] = plan.toxiproxy.version
@@ -206,7 +206,7 @@ class Run:
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
                          if p.faults or (p.users if p.users is not None else 1)), default=0)
         tail = LatencyTail(self.run_dir / "latency.csv")
-        for index, (phase, start, end) in enumerate(phases):
+        for index, (phase, _start, end) in enumerate(phases):
             users = phase.users if phase.users is not None else self.scenario.load.users
             self.events.emit("phase_start", phase=phase.name, index=index, users=users,
                              planned_s=phase.duration)

@@ -127,7 +127,7 @@ def make_plan(scenario: Scenario) -> Plan:
         else:
             assert target.command is not None
             argv = list(target.command) + _option_flags(target.options)
-            health = target.health or Health(tcp=True)
+            health = target.health or Health(http=None, tcp=True)
             metrics = dict(target.metrics) or {"fds": "proc:fds", "rss": "proc:rss",
                                                "threads": "proc:threads"}
             metrics_url, pprof_url, debug_url = target.metrics_url, target.pprof_url, target.debug_url

@@ -13,7 +13,12 @@ from harness.scenario._thresholds import Threshold, is_latency_key
 from harness.scenario._types import Duration
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-METRIC_SOURCE = re.compile(r"^(proc:(fds|rss|threads)|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?|pprof:goroutine|docker:[a-z_]+)$")
+METRIC_SOURCE = re.compile(
+    r"^(proc:(fds|rss|threads)"
+    r"|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?"
+    r"|pprof:goroutine"
+    r"|docker:[a-z_]+)$"
+)
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust")
 
@@ -229,16 +234,16 @@ class Scenario(_Strict):
         aliases = self.metric_aliases()
         for key, threshold in self.thresholds.items():
             if not is_latency_key(key) and key not in aliases:
-                known = sorted(aliases) + ["p99_ms", "error_ratio"]
+                known = [*sorted(aliases), "p99_ms", "error_ratio"]
                 errors.append(
                     f"thresholds.{key}: no target samples a metric named {key!r}"
                     f"{did_you_mean(key, known)}; known: {', '.join(known)}"
                 )
-            for phase in threshold.phases or []:
-                if phase not in phase_names:
+            for named in threshold.phases or []:
+                if named not in phase_names:
                     errors.append(
-                        f"thresholds.{key}.phases: no phase named {phase!r}"
-                        f"{did_you_mean(phase, phase_names)}"
+                        f"thresholds.{key}.phases: no phase named {named!r}"
+                        f"{did_you_mean(named, phase_names)}"
                     )
             for target in threshold.targets or []:
                 if target not in target_names and target not in RESERVED_TARGETS:

@@ -127,7 +127,8 @@ def test_signal_mid_run_tears_down_and_reports(tmp_path: Path, sig: signal.Signa
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until the fault phase really runs
-            if (out / "events.jsonl").exists() and "fault_added" in (out / "events.jsonl").read_text():
+            log = out / "events.jsonl"
+            if log.exists() and "fault_added" in log.read_text():
                 break
             time.sleep(0.2)
         else:
@@ -166,7 +167,7 @@ CRASHER = textwrap.dedent("""
 
 
 def test_target_crash_mid_run_fails_with_a_verdict_that_says_so(tmp_path: Path):
-    """A target that dies mid-run ends the run with a failing check naming it; the report is written."""
+    """A target dying mid-run ends the run with a failing check naming it; the report is written."""
     script = tmp_path / "crasher.py"
     script.write_text(CRASHER)
     scenario = tmp_path / "crash.yaml"
