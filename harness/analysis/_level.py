@@ -47,8 +47,8 @@ def level_check(
     return Check(
         **base, verdict=Verdict.PASS if ok else Verdict.FAIL, observed=observed,
         window=(float(t[0]), float(t[-1])),
-        detail=(f"{word} {key} of {ref.name} over {names}{note} was {num(observed)} at "
-                f"t={num(float(t[i]))}s ({relation} {bound} {num(limit)})."),
+        detail=(f"{word} {key} of {ref.name} over {', '.join(names)}{note} was "
+                f"{num(observed)} at t={num(float(t[i]))}s ({relation} {bound} {num(limit)})."),
         evidence={"at": float(t[i]), "n_samples": int(mask.sum()),
                   "median": float(np.median(v))},
     )

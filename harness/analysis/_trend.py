@@ -114,7 +114,7 @@ def growth_check(
     if ref.category == "target":
         evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
     detail = (
-        f"{key} of {ref.name} changed {num(per_min)} {unit} over {data.names}"
+        f"{key} of {ref.name} changed {num(per_min)} {unit} over {', '.join(data.names)}"
         f"{data.note} ({num(evidence['level_first'])} -> {num(evidence['level_last'])}, "
         f"{result.n} points{'' if result.window == 1 else f' of {result.window}-sample medians'}"
         f"): {_reason(per_min, limit_per_min, result.p_value, threshold.alpha, unit)}."
@@ -155,7 +155,8 @@ def growth_per_1k_check(
     if ref.category == "target":
         evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
     detail = (
-        f"{key} of {ref.name} changed {num(per_1k)} {unit} over {data.names}{data.note} "
+        f"{key} of {ref.name} changed {num(per_1k)} {unit} over "
+        f"{', '.join(data.names)}{data.note} "
         f"({num(served)} requests served): "
         f"{_reason(per_1k, limit, result.p_value, threshold.alpha, unit)}."
     )
