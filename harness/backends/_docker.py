@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from harness.errors import EnvironmentFailure
 
 DOCKER_STATS = ("pids", "memory", "cpu")
+MIN_API_VERSION = "1.41"  # Docker 20.10: stats one-shot
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
@@ -163,14 +164,19 @@ class DockerEngine:
         """Connect like the docker CLI (``DOCKER_HOST``, ``/var/run/docker.sock``)."""
         import docker
 
+        # probe with a fixed API version (no request in the constructor) so the client can
+        # be closed when the engine is missing; then let the SDK negotiate the version
+        probe = docker.from_env(version=MIN_API_VERSION)
         try:
+            probe.version()
             client = docker.from_env()
-            client.version()
         except _docker_errors() as exc:
             raise DockerUnavailable(
                 f"no Docker engine: {exc} (is dockerd running and DOCKER_HOST right? "
                 "the compose backend needs the engine; use --backend attach otherwise)"
             ) from exc
+        finally:
+            probe.close()
         return cls(client)
 
     def version(self) -> str:
