@@ -21,7 +21,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HARNESS_REPORTS=/reports
+    HARNESS_REPORTS=/reports \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    HOME=/tmp
 RUN groupadd --system --gid 10001 soak \
  && useradd --system --uid 10001 --gid soak --home-dir /app --shell /usr/sbin/nologin soak
 WORKDIR /app
