@@ -1,13 +1,15 @@
 """Pattern 5: a new HTTP client (``aiohttp.ClientSession``) per request, never closed.
 
-``GET /api/item/{id}`` looks the item up upstream. The leaky handler builds a session for
-each request and forgets it: its connector keeps the kept-alive upstream connection open
-(the keep-alive timer holds the connector, so garbage collection does not close it) for
-15-30 s, and pays a TCP handshake every time. FDs grow with request rate, not with
-concurrency; a unit test that makes three calls sees nothing but a warning.
+``GET /api/item/{id}`` looks the item up upstream on behalf of the caller, forwarding the
+caller's ``Authorization``. The leaky gateway builds a session per caller token (sessions
+take default headers, and "reuse the client" was read as "cache it") and never closes one.
+Tokens are short-lived and per request, so in practice it is a new client per request: each
+one pays a TCP handshake and keeps its kept-alive upstream socket open for 15-30 s, plus the
+session itself forever. FDs grow with request rate, not concurrency; a unit test that makes
+three calls with one token sees a single client.
 
 The fix: one shared session, created on startup and closed on cleanup, with a bounded pool
-(``limit``, ``limit_per_host``) and keep-alive, so connections are reused.
+(``limit``, ``limit_per_host``) and keep-alive; the caller's header goes on each request.
 """
 
 from __future__ import annotations
@@ -20,27 +22,32 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from harness.samples import _gateway
 from harness.samples._gateway import SESSION, UPSTREAM, UpstreamError
 
+CLIENTS: web.AppKey[dict[str, ClientSession]] = web.AppKey("clients")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _gateway.add_arguments(parser)
 
 
-async def lookup(session: ClientSession, url: str) -> Any:
-    async with session.get(url) as resp:
+async def lookup(session: ClientSession, url: str, headers: dict[str, str] | None = None) -> Any:
+    async with session.get(url, headers=headers) as resp:
         if resp.status != 200:
             raise UpstreamError(resp.status, await resp.text())
         return await resp.json()
 
 
 async def leaky(request: web.Request) -> web.Response:
-    session = ClientSession()
+    token, clients = request.headers.get("Authorization", ""), request.app[CLIENTS]
+    if token not in clients:
+        clients[token] = ClientSession(headers={"Authorization": token})
     url = f"{request.app[UPSTREAM]}/item/{request.match_info['id']}"
-    return web.json_response(await lookup(session, url))
+    return web.json_response(await lookup(clients[token], url))
 
 
 async def fixed(request: web.Request) -> web.Response:
+    token = request.headers.get("Authorization", "")
     url = f"{request.app[UPSTREAM]}/item/{request.match_info['id']}"
-    return web.json_response(await lookup(request.app[SESSION], url))
+    return web.json_response(await lookup(request.app[SESSION], url, {"Authorization": token}))
 
 
 def create_app(args: argparse.Namespace) -> web.Application:
@@ -49,5 +56,7 @@ def create_app(args: argparse.Namespace) -> web.Application:
         return ClientSession(connector=connector, timeout=ClientTimeout(total=10))
 
     if args.variant == "leaky":
-        return _gateway.gateway_app(args, "/api/item/{id}", leaky)
+        app = _gateway.gateway_app(args, "/api/item/{id}", leaky)
+        app[CLIENTS] = {}
+        return app
     return _gateway.gateway_app(args, "/api/item/{id}", fixed, session=shared)
