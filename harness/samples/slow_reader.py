@@ -114,7 +114,7 @@ async def produce(hub: Hub, rate: float, payload_bytes: int) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="events per second")
-    parser.add_argument("--payload-bytes", type=int, default=2048, help="bytes per event")
+    parser.add_argument("--payload-bytes", type=int, default=8192, help="bytes per event")
 
 
 def create_app(args: argparse.Namespace) -> web.Application:
