@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from locust import FastHttpUser, between, task
+import itertools
+import random
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust import FastHttpUser, between, events, task
 
 from harness.load._options import option
 
-__all__ = ["HttpApiUser"]
+__all__ = ["GatewayUser", "GoLeaksUser", "HttpApiUser"]
+
+_COUNTER = itertools.count()
+# Stream sockets whose peer "vanished": kept open and silent until Locust quits, because a
+# closed socket sends a FIN that still reaches the server through Toxiproxy.
+_ABANDONED: list[socket.socket] = []
+
+
+def _close_abandoned(**_: Any) -> None:
+    while _ABANDONED:
+        _ABANDONED.pop().close()
+
+
+events.quitting.add_listener(_close_abandoned)  # type: ignore[no-untyped-call]
 
 
 class HttpApiUser(FastHttpUser):
@@ -17,3 +38,86 @@ class HttpApiUser(FastHttpUser):
     @task
     def call(self) -> None:
         self.client.get(str(option("path", "/api/item/1")), name=str(option("name", "api")))
+
+
+class GatewayUser(FastHttpUser):
+    """Calls a gateway route in a loop: ``path`` with ``{n}`` replaced by a counter.
+
+    Options: ``path`` (default ``/api/item/{n}``), ``method`` (GET or POST), ``body`` (sent
+    with POST, ``{n}`` replaced), ``fresh_token`` (a new ``Authorization`` per request, as
+    short-lived tokens do), ``timeout`` (seconds before the user gives up, default 10),
+    ``wait`` (``[min, max]`` seconds between calls, default ``[0.05, 0.1]``), ``name``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.network_timeout = self.connection_timeout = float(option("timeout", 10.0))
+        super().__init__(*args, **kwargs)
+
+    def wait_time(self) -> float:
+        low, high = option("wait", [0.05, 0.1])
+        return random.uniform(float(low), float(high))
+
+    @task
+    def call(self) -> None:
+        n = next(_COUNTER)
+        path = str(option("path", "/api/item/{n}")).replace("{n}", str(n))
+        headers = {"Authorization": f"Bearer {uuid.uuid4().hex}"} if option("fresh_token",
+                                                                              False) else {}
+        name = str(option("name", "gateway"))
+        if str(option("method", "GET")).upper() == "POST":
+            body = str(option("body", '{"event": {n}}')).replace("{n}", str(n))
+            self.client.post(path, data=body, headers=headers, name=name)
+        else:
+            self.client.get(path, headers=headers, name=name)
+
+
+class GoLeaksUser(FastHttpUser):
+    """Drives the Go sample: API calls (``/api/item/{n}``) and short line streams.
+
+    The stream task opens ``GET /stream`` (hijacked into a line protocol), sends
+    ``lines`` pings and waits up to ``ack_timeout`` s for each ack. A stream whose acks stop
+    coming (a black-holed link) is abandoned as a vanished peer would be: left open and
+    silent until Locust quits. Options: ``lines`` (5), ``ack_timeout`` (1.0), ``timeout``
+    (API call timeout, 2.0).
+    """
+
+    wait_time = between(0.05, 0.1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.network_timeout = self.connection_timeout = float(option("timeout", 2.0))
+        super().__init__(*args, **kwargs)
+
+    @task(3)
+    def api(self) -> None:
+        self.client.get(f"/api/item/{next(_COUNTER)}", name="api")
+
+    @task(1)
+    def stream(self) -> None:
+        url = urlsplit(self.host or "")
+        start, sent = time.perf_counter(), 0
+        sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 80),
+                                        timeout=float(option("ack_timeout", 1.0)))
+        error: Exception | None = None
+        try:
+            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: goleaks\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: lines\r\n\r\n")
+            reader = sock.makefile("rb")
+            while reader.readline() not in (b"\r\n", b""):
+                pass
+            for i in range(int(option("lines", 5))):
+                sock.sendall(b"ping %d\n" % i)
+                sent += 1
+                if not reader.readline().startswith(b"ack"):
+                    raise ConnectionError("stream closed by the server")
+                time.sleep(0.05)
+        except (OSError, ConnectionError) as exc:
+            error = exc
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        if isinstance(error, TimeoutError):
+            _ABANDONED.append(sock)  # the peer vanished: no FIN ever reaches the server
+        else:
+            sock.close()
+        self.environment.events.request.fire(
+            request_type="STREAM", name="stream", response_time=elapsed_ms,
+            response_length=sent, exception=error, context={},
+        )
