@@ -24,7 +24,7 @@ from scipy import stats
 
 RAW_MAX_POINTS = 120  # up to this many points the test runs on raw samples
 TARGET_WINDOWS = 60  # longer series: windows of ceil(n / 60) samples (40..60 windows)
-MIN_TREND_POINTS = 8  # fewer points (or windows) than this: no verdict
+MIN_TREND_POINTS = 6  # below this even a monotone climb is not significant at 0.01
 ACF_ALPHA = 0.05  # lags whose rank autocorrelation is significant at 5% enter the correction
 
 
