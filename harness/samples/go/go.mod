@@ -1,0 +1,3 @@
+module soakharness/goleaks
+
+go 1.23
