@@ -29,6 +29,9 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
 
 
+WINDOW_S = 1.0  # latency windows are 1 s long, starting at t (see harness/load)
+
+
 def merge_by_phase(
     run: RunData, chosen: list[Span], not_before: float = 0.0
 ) -> tuple[dict[str, HdrHistogram], int]:
@@ -45,7 +48,9 @@ def merge_by_phase(
     bad = 0
     for t, encoded in run.histograms(lo, hi):
         i = bisect.bisect_right(starts, t) - 1
-        if i < 0 or t >= ordered[i].end or t < not_before:
+        # only windows wholly inside the phase: one that straddles a phase edge would
+        # blend the next phase's faults into this phase's percentiles
+        if i < 0 or t + WINDOW_S > ordered[i].end or t < not_before:
             continue
         try:
             merged[ordered[i].name].decode_and_add(encoded)
@@ -68,7 +73,7 @@ def _phases_for(threshold: Threshold, scenario: Scenario) -> list[str]:
 
 def _window_mask(run: RunData, span: Span, not_before: float) -> np.ndarray:
     t = run.latency.t
-    return np.asarray((t >= max(span.start, not_before)) & (t < span.end))
+    return np.asarray((t >= max(span.start, not_before)) & (t + WINDOW_S <= span.end))
 
 
 def latency_checks(
