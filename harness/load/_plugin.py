@@ -20,12 +20,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import gevent
+from gevent.event import Event
 from locust import events
 from locust.env import Environment
 from locust.event import EventHook
@@ -47,6 +49,7 @@ PAYLOAD_KEY = "harness_latency"  # in report_to_master data, and the final custo
 FLUSH_EVERY = 0.2  # seconds between writer passes
 MAX_LAG = 3 * WORKER_REPORT_INTERVAL + 1  # a silent worker stalls the timeline no longer
 FINAL_WAIT = 3.0  # seconds the master waits for the workers' final windows
+SHAPE_STOP_WAIT = 3.0  # seconds SIGTERM waits for the shape to end the plan (a tick is ~1 s)
 
 
 class LatencyPlugin:
@@ -63,6 +66,8 @@ class LatencyPlugin:
         )
         self.acc = Accumulator()
         self.drained = False
+        self.draining = False
+        self._done = Event()
         self.raw: IO[str] | None = None
         if os.environ.get(RAW_ENV) and self.role != "master":
             raw_dir = run_dir / "raw"
@@ -90,6 +95,22 @@ class LatencyPlugin:
         _listen(ev.test_start, lambda **_: self.mark_ready())
         _listen(ev.quitting, lambda **_: self.drain())
         PhaseShape.on_plan_end = self.drain
+        # Headless Locust installs its SIGTERM handler only after a shape test has finished
+        # (main.py runs the shape before gevent.signal_handler), so during the plan SIGTERM
+        # would kill it outright. Ours drains, which also ends the shape: Locust then shuts
+        # down as at the plan's end, and replaces this handler with its own.
+        gevent.signal_handler(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self) -> None:
+        log.warning("SIGTERM: stopping the users and writing the last latency windows")
+        shape = getattr(self.runner, "shape_greenlet", None)
+        if shape is not None and not shape.dead:
+            # Let the shape end the plan and drain in its own greenlet: Locust's main
+            # greenlet waits on it, so nothing quits the runner under the drain's feet.
+            PhaseShape.stop_requested = True
+            if self._done.wait(SHAPE_STOP_WAIT):
+                return
+        self.drain()
 
     def on_request(
         self, response_time: float | None = None, exception: BaseException | None = None,
@@ -170,10 +191,15 @@ class LatencyPlugin:
         """Stop the users, collect the last windows, write everything. Idempotent."""
         if self.drained:
             return
+        if self.draining:  # another greenlet drains: wait for it, so quitting cannot cut it
+            self._done.wait(FINAL_WAIT + 5)
+            return
+        self.draining = True
         if self.role == "worker":
             self.drained = True
             self.send_final()
             self._close_raw()
+            self._done.set()
             return
         try:
             self.runner.stop()
@@ -192,6 +218,7 @@ class LatencyPlugin:
         if self.files is not None:
             self.files.close()
         self._close_raw()
+        self._done.set()
 
     def _close_raw(self) -> None:
         if self.raw is not None:

@@ -49,6 +49,7 @@ class PhaseShape(LoadTestShape):
     """The scenario's phases, started when the harness says so."""
 
     on_plan_end: ClassVar[Callable[[], None] | None] = None
+    stop_requested: ClassVar[bool] = False  # set on SIGTERM: end the plan at the next tick
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -58,9 +59,15 @@ class PhaseShape(LoadTestShape):
         self.load_start: float | None = None
         self.current: str | None = None
 
+    def _sleep(self, seconds: float) -> None:
+        """Sleep cooperatively, waking early when a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not type(self).stop_requested and (left := deadline - time.monotonic()) > 0:
+            gevent.sleep(min(POLL, left))
+
     def _poll_start(self, budget: float) -> None:
         deadline = time.monotonic() + budget
-        while self.load_start is None:
+        while self.load_start is None and not type(self).stop_requested:
             self.load_start = read_load_start(self.start_file)
             if self.load_start is not None or time.monotonic() >= deadline:
                 return
@@ -71,12 +78,16 @@ class PhaseShape(LoadTestShape):
             self._poll_start(EDGE_WINDOW)
         now = time.time()
         if self.load_start is not None and 0 < self.load_start - now < EDGE_WINDOW:
-            gevent.sleep(self.load_start - now)  # phase 0 begins on the dot
+            self._sleep(self.load_start - now)  # phase 0 begins on the dot
             now = time.time()
         decision = decide(self.plan, now, self.load_start, self.waiting_since)
         if isinstance(decision, Run) and decision.edge_in < EDGE_WINDOW:
-            gevent.sleep(decision.edge_in)  # the next phase begins on the dot
+            self._sleep(decision.edge_in)  # the next phase begins on the dot
             decision = decide(self.plan, time.time(), self.load_start, self.waiting_since)
+        if type(self).stop_requested:
+            log.warning("stop requested: ending the plan early")
+            self._end()
+            return None
         if isinstance(decision, Wait):
             return (0, decision.spawn_rate)
         if isinstance(decision, Run):
@@ -86,7 +97,11 @@ class PhaseShape(LoadTestShape):
             return decision.tick
         if self.load_start is None:
             log.error("no %s after %.0f s: giving up", self.start_file, LOAD_START_TIMEOUT)
+        self._end()
+        return None
+
+    def _end(self) -> None:
+        """The plan is over: let the plugin drain while Locust still waits on this shape."""
         hook = type(self).on_plan_end
         if hook is not None:
             hook()
-        return None
