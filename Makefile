@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration test-e2e soak lint typecheck clean-reports help
+.PHONY: setup setup-test demo test test-unit test-integration test-e2e soak lint typecheck clean-reports help
 
 help:
 	@echo "make setup  - create .venv, install the harness (+dev tools) and toxiproxy-server"
@@ -28,20 +28,31 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)
 	$(BIN)/harness setup
 
+# What the tests need beyond a run: helm (built with Go, pinned) for the chart validation, and
+# Debian's chromium for the report rendering test (installed when we are root with apt-get).
+setup-test: setup-test
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh --install-helm
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the report rendering test..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not installed and cannot install it: the browser test will skip"; fi
+
 demo: setup
 	@$(BIN)/harness run scenarios/smoke.yaml --out reports/demo-$$(date -u +%Y%m%dT%H%M%SZ) ; \
 	  code=$$?; echo "report: $$(ls -td reports/demo-* | head -1)/report.html"; exit $$code
 
-test: setup
+test: setup-test
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: setup
+test-unit: setup-test
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: setup
+test-integration: setup-test
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: setup
+test-e2e: setup-test
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 soak: setup

@@ -122,8 +122,13 @@ def install_toxiproxy() -> Tool:
 
 
 def go_sample_binary() -> Path:
-    """Path of the Go sample service binary (built by ``harness setup`` when Go is present)."""
-    return BIN_DIR / "goleaks"
+    """The Go sample service binary: ``.tools/bin/goleaks`` (built by ``harness setup`` when
+    Go is present), else ``goleaks`` on PATH (the container image installs it there)."""
+    local = BIN_DIR / "goleaks"
+    if local.exists():
+        return local
+    on_path = shutil.which("goleaks")
+    return Path(on_path) if on_path else local
 
 
 def build_go_sample() -> Path | None:

@@ -20,13 +20,13 @@ def make_backend(name: str, scenario: Scenario) -> Backend:
 
         return LocalBackend(scenario)
     if name == "compose":
-        from harness.backends.compose import ComposeBackend  # type: ignore[import-not-found,unused-ignore]
+        from harness.backends.compose import ComposeBackend
 
-        return ComposeBackend(scenario)  # type: ignore[no-any-return,unused-ignore]
+        return ComposeBackend(scenario)
     if name == "attach":
-        from harness.backends.attach import AttachBackend  # type: ignore[import-not-found,unused-ignore]
+        from harness.backends.attach import AttachBackend
 
-        return AttachBackend(scenario)  # type: ignore[no-any-return,unused-ignore]
+        return AttachBackend(scenario)
     raise InputError(f"--backend: unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
 
 
