@@ -30,7 +30,7 @@ setup: $(STAMP)
 
 # What the tests need beyond a run: helm (built with Go, pinned) for the chart validation, and
 # Debian's chromium for the report rendering test (installed when we are root with apt-get).
-setup-test: setup-test
+setup-test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh --install-helm
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
