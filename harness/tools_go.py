@@ -2,9 +2,9 @@
 
 Build command (from the repository root)::
 
-    CGO_ENABLED=0 go build -o .tools/bin/goleaks ./harness/samples/go
+    CGO_ENABLED=0 go -C harness/samples/go build -o "$PWD/.tools/bin/goleaks" .
 
-``./harness/samples/go`` is its own module (``soakharness/goleaks``, standard library only),
+``harness/samples/go`` is its own module (``soakharness/goleaks``, standard library only),
 so the build runs inside that folder.
 """
 
