@@ -69,7 +69,7 @@ def read_summary(run_dir: Path) -> Summary:
 
 
 def _lower_is_worse(check: Check) -> bool:
-    return check.evidence.get("bound") == "min" or check.name.endswith(".min")
+    return check.evidence.get("bound") == "min" or ".min[" in check.name
 
 
 def compare_row(base: Check | None, cand: Check | None, tolerance: float) -> CompareRow:

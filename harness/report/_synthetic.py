@@ -165,20 +165,21 @@ def _latency(spec: SyntheticRun, path: Path, t: np.ndarray, rng: np.random.Gener
         hist = HdrHistogram(1, 60_000_000, 3)
         for value in rng.gamma(4.0, spec.p99_ms * 250 / 4 / 2.5, 200) * (1 + k / 32):
             hist.record_value(max(1, int(value)))
-        variants.append((hist, hist.encode().decode("ascii")))
+        pcts = [hist.get_value_at_percentile(q) / 1000 for q in (50, 95, 99)]
+        variants.append(([*pcts, hist.get_max_value() / 1000], hist.encode().decode("ascii")))
     table = LineWriter(path / "latency.csv", LATENCY_HEADER)
     hdr = LineWriter(path / "latency.hdr", HDR_HEADER)
     reqs = rng.poisson(spec.rps, len(t))
     for i, ti in enumerate(t):
-        hist, enc = variants[i % len(variants)]
+        values, enc = variants[i % len(variants)]
         in_chaos = chaos[1] <= ti < chaos[2]
         scale = 3.0 if in_chaos else 1.0
         requests = int(reqs[i])
         failures = round(requests * spec.error_ratio * (5 if in_chaos else 1))
-        p50, p95, p99 = (hist.get_value_at_percentile(q) / 1000 * scale for q in (50, 95, 99))
-        table.write_line(",".join((f"{ti:.3f}", str(requests), str(failures), fmt(p50),
-                                   fmt(p95), fmt(p99), fmt(hist.get_max_value() / 1000 * scale))))
-        hdr.write_line(f"{ti:.3f},{enc}")
+        stamp = f"{ti:.3f}"
+        table.write_line(",".join((stamp, str(requests), str(failures),
+                                   *(fmt(v * scale) for v in values))))
+        hdr.write_line(f"{stamp},{enc}")
     table.close()
     hdr.close()
 
