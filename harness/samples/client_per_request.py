@@ -4,12 +4,13 @@
 caller's ``Authorization``. The leaky gateway builds a session per caller token (sessions
 take default headers, and "reuse the client" was read as "cache it") and never closes one.
 Tokens are short-lived and per request, so in practice it is a new client per request: each
-one pays a TCP handshake and keeps its kept-alive upstream socket open for 15-30 s, plus the
-session itself forever. FDs grow with request rate, not concurrency; a unit test that makes
-three calls with one token sees a single client.
+one pays a TCP handshake and keeps its kept-alive upstream socket open for the keep-alive
+time (60 s, the setting that suits a shared pool), plus the session itself forever. FDs
+grow with request rate, not concurrency; a unit test that makes three calls with one token
+sees a single client.
 
-The fix: one shared session, created on startup and closed on cleanup, with a bounded pool
-(``limit``, ``limit_per_host``) and keep-alive; the caller's header goes on each request.
+The fix: the same client settings, but one shared session, created on startup and closed
+on cleanup; the caller's header goes on each request.
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ async def lookup(session: ClientSession, url: str, headers: dict[str, str] | Non
         return await resp.json()
 
 
+def new_client(headers: dict[str, str] | None = None) -> ClientSession:
+    """The team's client settings: a bounded pool, kept-alive connections, a total timeout."""
+    connector = TCPConnector(limit=100, limit_per_host=50, keepalive_timeout=60)
+    return ClientSession(connector=connector, headers=headers, timeout=ClientTimeout(total=10))
+
+
 async def leaky(request: web.Request) -> web.Response:
     token, clients = request.headers.get("Authorization", ""), request.app[CLIENTS]
     if token not in clients:
-        clients[token] = ClientSession(headers={"Authorization": token})
+        clients[token] = new_client({"Authorization": token})
     url = f"{request.app[UPSTREAM]}/item/{request.match_info['id']}"
     return web.json_response(await lookup(clients[token], url))
 
@@ -51,12 +58,8 @@ async def fixed(request: web.Request) -> web.Response:
 
 
 def create_app(args: argparse.Namespace) -> web.Application:
-    def shared() -> ClientSession:
-        connector = TCPConnector(limit=100, limit_per_host=50, keepalive_timeout=30)
-        return ClientSession(connector=connector, timeout=ClientTimeout(total=10))
-
     if args.variant == "leaky":
         app = _gateway.gateway_app(args, "/api/item/{id}", leaky)
         app[CLIENTS] = {}
         return app
-    return _gateway.gateway_app(args, "/api/item/{id}", fixed, session=shared)
+    return _gateway.gateway_app(args, "/api/item/{id}", fixed, session=new_client)
