@@ -223,11 +223,25 @@ class Run:
                                      type=fault.type, stream=fault.stream,
                                      toxicity=fault.toxicity, attributes=dict(fault.attributes),
                                      toxic=toxic)
+                for cfault in phase.container_faults:
+                    self.backend.apply_container_fault(cfault)  # type: ignore[attr-defined]
+                    applied.append(("container", cfault.target, cfault))
+                    self.events.emit("fault_added", phase=phase.name, proxy="container",
+                                     type=cfault.action, target=cfault.target,
+                                     toxic=f"container-{cfault.action}-{cfault.target}",
+                                     attributes={"signal": cfault.signal} if cfault.action == "kill"
+                                     else {})
                 ended = self._wait_until(load_start + end, phase.name, load_start, tail,
                                          [f.label for f in phase.faults])
             finally:
                 for proxy, toxic, fault in applied:
                     try:
+                        if proxy == "container":
+                            self.backend.remove_container_fault(fault)  # type: ignore[attr-defined]
+                            self.events.emit("fault_removed", phase=phase.name, proxy="container",
+                                             type=fault.action, target=fault.target,
+                                             toxic=f"container-{fault.action}-{fault.target}")
+                            continue
                         client.remove_fault(proxy, toxic)
                         self.events.emit("fault_removed", phase=phase.name, proxy=proxy,
                                          type=fault.type, toxic=toxic)

@@ -15,6 +15,13 @@ BACKENDS = ("local", "compose", "attach")
 
 def make_backend(name: str, scenario: Scenario) -> Backend:
     """The backend called ``name``, planned for ``scenario`` (fails before starting anything)."""
+    if name != "compose":
+        for i, phase in enumerate(scenario.phases):
+            if phase.container_faults:
+                raise InputError(
+                    f"phases[{i}].container_faults: container kill/pause needs --backend compose "
+                    f"(this run uses --backend {name})"
+                )
     if name == "local":
         from harness.backends.local import LocalBackend
 

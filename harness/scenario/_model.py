@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.scenario._deploy import AttachSettings
+from harness.scenario._deploy import AttachSettings, ContainerFault
 from harness.scenario._faults import Fault, did_you_mean
 from harness.scenario._thresholds import Threshold, is_latency_key
 from harness.scenario._types import Duration
@@ -137,6 +137,9 @@ class Phase(_Strict):
     users: int | None = Field(None, ge=0)
     spawn_rate: float | None = Field(None, gt=0)
     faults: list[Fault] = Field(default_factory=list)
+    container_faults: list[ContainerFault] = Field(
+        default_factory=list, description="kill/pause a target's container (compose backend)"
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
@@ -218,6 +221,12 @@ class Scenario(_Strict):
         for dup in {n for n in phase_names if phase_names.count(n) > 1}:
             errors.append(f"phases: name {dup!r} used twice")
         for i, phase in enumerate(self.phases):
+            for j, cfault in enumerate(phase.container_faults):
+                if cfault.target not in target_names:
+                    errors.append(
+                        f"phases[{i}].container_faults[{j}].target: no target named "
+                        f"{cfault.target!r}{did_you_mean(cfault.target, target_names)}"
+                    )
             for j, fault in enumerate(phase.faults):
                 if fault.proxy not in proxy_names:
                     errors.append(

@@ -167,3 +167,24 @@ def test_bundled_scenarios_validate(path: Path):
     if scenario.variant is not None:
         for variant in ("leaky", "fixed"):
             assert load_scenario(path, variant=variant).variant == variant
+
+
+def test_container_faults_name_a_target():
+    """A container fault must name a target of the scenario."""
+    errors = errors_for(lambda d: d["phases"][1].update(
+        container_faults=[{"target": "apx", "action": "pause"}]))
+    assert any("phases[1].container_faults[0].target: no target named 'apx'" in e
+               for e in errors), errors
+
+
+def test_container_faults_need_the_compose_backend():
+    """Container kill/pause is refused (exit 2) on any backend but compose, before starting."""
+    from harness.backends import make_backend
+    from harness.errors import InputError
+
+    data = copy.deepcopy(BASE)
+    data["phases"][1]["container_faults"] = [{"target": "api", "action": "kill"}]
+    scenario = scenario_from_dict(data)
+    with pytest.raises(InputError, match="needs --backend compose") as info:
+        make_backend("local", scenario)
+    assert info.value.exit_code == 2
