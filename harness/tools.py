@@ -131,16 +131,26 @@ def go_sample_binary() -> Path:
     return Path(on_path) if on_path else local
 
 
-def build_go_sample() -> Path | None:
-    """Build the Go sample into .tools/bin/goleaks; None when Go is absent."""
+def build_go_sample() -> Path:
+    """Build the Go sample into ``.tools/bin/goleaks``; ToolMissing when Go is absent.
+
+    ``harness/samples/go`` is its own module (standard library only), so the build runs in
+    that folder: ``CGO_ENABLED=0 go -C harness/samples/go build -o .tools/bin/goleaks .``
+    """
     source = REPO_ROOT / "harness" / "samples" / "go"
-    if go_version() is None or not (source / "go.mod").exists():
-        return None
+    if go_version() is None:
+        raise ToolMissing(
+            "the Go sample (goleaks) needs Go to build: install Go >= 1.23 and run "
+            "`harness setup`, or skip the go_leaks scenario"
+        )
     BIN_DIR.mkdir(parents=True, exist_ok=True)
-    out = go_sample_binary()
-    result = subprocess.run([_go(), "build", "-o", str(out), "."], cwd=source,
-                            capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "CGO_ENABLED": "0"})
+    out = BIN_DIR / "goleaks"
+    try:
+        result = subprocess.run([_go(), "build", "-o", str(out), "."], cwd=source,
+                                capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "CGO_ENABLED": "0"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolMissing(f"building the Go sample failed: {exc}") from exc
     if result.returncode != 0:
         raise ToolMissing(f"building the Go sample failed:\n{result.stderr[-2000:]}")
     return out

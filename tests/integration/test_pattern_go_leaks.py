@@ -12,8 +12,7 @@ import requests
 
 from harness._ports import free_port
 from harness._process import ManagedProcess, wait_until
-from harness.tools import go_version
-from harness.tools_go import build_go_sample
+from harness.tools import build_go_sample, go_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
