@@ -94,19 +94,20 @@ def test_silent_tcp_line_clients(start_sample, held, variant):
 
 
 @pytest.mark.parametrize("variant", ["leaky", "fixed"])
-def test_black_holed_handshakes_through_toxiproxy(start_sample, toxiproxy, held, variant):
-    """The scenario's fault: a downstream black hole; clients give up without closing."""
+def test_stalled_handshakes_through_toxiproxy(start_sample, toxiproxy, held, variant):
+    """The scenario's fault: a 10 s downstream latency; clients give up without closing."""
     sample = start_sample("stalled_stream", variant)
     port = toxiproxy.proxy("front", sample.port)
     base = sample.settle()
-    toxiproxy.client.add_fault("front", Fault(proxy="front", type="timeout", stream="downstream",
-                                              attributes={"timeout": 0}))
+    toxic = toxiproxy.client.add_fault("front", Fault(
+        proxy="front", type="latency", stream="downstream", attributes={"latency": 10000}))
     for _ in range(N):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         sock.sendall(upgrade_request(port))
-        held.append(sock)  # the 101 never arrives; the client keeps the socket, silent
+        held.append(sock)  # the 101 is late; the client keeps the socket, silent
     assert wait_for(lambda: sample.task_count("tick") >= N, 5.0)
     during = sample.tasks()
+    toxiproxy.client.remove_fault("front", toxic)  # the fault ends; the peers stay silent
     time.sleep(IDLE_TIMEOUT + 2.0)
     after = sample.tasks()
     print(f"{variant}: tasks {base} -> {during} -> {after}")
@@ -114,3 +115,19 @@ def test_black_holed_handshakes_through_toxiproxy(start_sample, toxiproxy, held,
         assert after >= base + 2 * N
     else:
         assert wait_for(lambda: sample.tasks() <= base + 2, 5.0)
+
+
+def test_removing_a_timeout_toxic_closes_its_connections(start_sample, toxiproxy, held):
+    """Why the scenario uses latency: Toxiproxy closes a timeout toxic's connections on removal."""
+    sample = start_sample("stalled_stream", "leaky")
+    port = toxiproxy.proxy("front", sample.port)
+    base = sample.settle()
+    toxic = toxiproxy.client.add_fault("front", Fault(
+        proxy="front", type="timeout", stream="downstream", attributes={"timeout": 0}))
+    for _ in range(N):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(upgrade_request(port))
+        held.append(sock)
+    assert wait_for(lambda: sample.task_count("tick") >= N, 5.0)
+    toxiproxy.client.remove_fault("front", toxic)
+    assert wait_for(lambda: sample.tasks() <= base + 2, 5.0)  # even the leaky handlers exit
