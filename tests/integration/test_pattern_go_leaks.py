@@ -24,7 +24,7 @@ STREAM_IDLE = 3.0  # streamIdle in harness/samples/go/main.go
 def goleaks_binary():
     """The goleaks binary, built from source (skips when Go is not installed)."""
     if go_version() is None:
-        pytest.skip("Go is not installed: the Go sample cannot be built (see docs/patterns-gateway.md)")
+        pytest.skip("Go is not installed: the Go sample cannot be built (see docs/patterns.md)")
     return build_go_sample()
 
 
