@@ -2,7 +2,7 @@
 
 Percentiles come from the phase's 1 s HDR histograms merged into one (3 significant
 digits, <= 0.1% error), never from averaging per-window percentiles. The histogram file is
-read once for all phases: a 24 h run has 86,400 windows.
+read once for all phases: a 24 h run has 86,400 windows, summed as numpy counts (_hdr.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import bisect
 from typing import Any
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 
 from harness.analysis._common import finite, num
+from harness.analysis._hdr import MergedHistogram
 from harness.analysis._phases import Span, covered, load_phases
 from harness.runfolder import RunData
 from harness.scenario import Scenario, Threshold
@@ -24,9 +24,9 @@ HDR_HIGHEST_US = 3_600_000_000
 HDR_DIGITS = 3
 
 
-def new_histogram() -> HdrHistogram:
-    """An empty histogram with the recorder's layout (microseconds)."""
-    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+def new_histogram() -> MergedHistogram:
+    """An empty merge target with the recorder's layout (microseconds)."""
+    return MergedHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
 
 
 WINDOW_S = 1.0  # latency windows are 1 s long, starting at t (see harness/load)
@@ -34,8 +34,8 @@ WINDOW_S = 1.0  # latency windows are 1 s long, starting at t (see harness/load)
 
 def merge_by_phase(
     run: RunData, chosen: list[Span], not_before: float = 0.0
-) -> tuple[dict[str, HdrHistogram], int]:
-    """One merged histogram per span (windows with start <= t < end), in a single pass.
+) -> tuple[dict[str, MergedHistogram], int]:
+    """One merged histogram per span (windows wholly inside it), in a single pass.
 
     Returns the histograms and the number of windows that could not be decoded.
     """
