@@ -58,7 +58,6 @@ class _Scrape:
         self._lock = threading.Lock()
         self._at = 0.0
         self._families: dict[str, list[tuple[dict[str, str], float]]] | None = None
-        self._session = requests.Session()
 
     def families(self) -> dict[str, list[tuple[dict[str, str], float]]] | None:
         with self._lock:
@@ -67,7 +66,8 @@ class _Scrape:
                 return self._families
             self._at = now
             try:
-                text = self._session.get(self.url, timeout=HTTP_TIMEOUT).text
+                # a fresh connection each time: nothing left open between ticks or after a run
+                text = requests.get(self.url, timeout=HTTP_TIMEOUT).text
                 parsed: dict[str, list[tuple[dict[str, str], float]]] = {}
                 for family in text_string_to_metric_families(text):
                     for sample in family.samples:
@@ -124,11 +124,10 @@ class PprofGoroutines:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._session = requests.Session()
 
     def _text(self) -> str | None:
         try:
-            resp = self._session.get(self.url, params={"debug": "1"}, timeout=HTTP_TIMEOUT)
+            resp = requests.get(self.url, params={"debug": "1"}, timeout=HTTP_TIMEOUT)
         except requests.RequestException:
             return None
         return resp.text if resp.ok else None
