@@ -20,6 +20,7 @@ within 30 s of chaos.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
 import statistics
@@ -105,6 +106,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--keep", type=Path, default=None, help="keep run folders here")
+    parser.add_argument("--jobs", type=int, default=4,
+                        help="runs side by side (they wait on phase clocks, not CPU)")
     args = parser.parse_args()
     only = {s for s in args.only.split(",") if s}
     paths = [p for p in matrix_scenarios() if not only or p.stem in only]
@@ -115,24 +118,24 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     started = time.monotonic()
-    for repeat in range(args.repeats):
-        for path in paths:
-            for variant in ("leaky", "fixed"):
-                r = run_once(path, variant, repeat, root)
-                results.append(r)
-                mark = "ok " if (r.exit_code == 1) == (variant == "leaky") else "BAD"
-                extra = (f" decided {r.decided_s}s ({r.decided_by})" if variant == "leaky"
-                         else "")
-                print(f"[{time.monotonic() - started:6.0f}s] {mark} {path.stem:<20} {variant:<5} "
-                      f"rep {repeat}: exit {r.exit_code}, failing {r.caught_on}{extra}",
-                      flush=True)
+    jobs = [(path, variant, repeat) for repeat in range(args.repeats) for path in paths
+            for variant in ("leaky", "fixed")]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_once, p, v, rep, root): (p, v, rep) for p, v, rep in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            r = future.result()
+            results.append(r)
+            mark = "ok " if (r.exit_code == 1) == (r.variant == "leaky") else "BAD"
+            extra = (f" decided {r.decided_s}s ({r.decided_by})" if r.variant == "leaky" else "")
+            print(f"[{time.monotonic() - started:6.0f}s] {mark} {r.scenario:<20} {r.variant:<5} "
+                  f"rep {r.repeat}: exit {r.exit_code}, failing {r.caught_on}{extra}", flush=True)
     leaky = [r for r in results if r.variant == "leaky"]
     fixed = [r for r in results if r.variant == "fixed"]
     tp = sum(1 for r in leaky if r.exit_code == 1 and set(r.caught_on) & LEAKS[r.scenario])
     fp = sum(1 for r in fixed if r.exit_code != 0)
     print()
     print(f"runs: {len(results)} ({args.repeats} repeats x {len(paths)} scenarios x 2 variants), "
-          f"{time.monotonic() - started:.0f}s")
+          f"{time.monotonic() - started:.0f}s with {args.jobs} side by side")
     print(f"true-positive rate:  {tp}/{len(leaky)} = {tp / max(1, len(leaky)):.1%}   "
           "(target 100%)")
     print(f"false-positive rate: {fp}/{len(fixed)} = {fp / max(1, len(fixed)):.1%}   (target 0%)")
