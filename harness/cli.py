@@ -100,12 +100,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
                                                 reports_root=args.reports_root, quiet=args.quiet))
     summary = outcome.summary
-    failed = summary.failed_checks
+    failed = [c for c in summary.failed_checks if c.category != "tool"]
+    tools = [c for c in summary.failed_checks if c.category == "tool"]
     print(f"{summary.verdict.value.upper()}: {scenario.name}"
           f"{' [' + scenario.variant + ']' if scenario.variant else ''} "
           f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed)")
+    if summary.reason:
+        print(f"  {summary.reason.splitlines()[0]}")
     for check in failed:
         print(f"  FAIL {check.name}: {check.detail}")
+    for check in tools:
+        print(f"  TOOL {check.name}: {check.detail} (a harness tool problem; not the target's)")
     print(f"report: {outcome.run_dir / 'report.html'}")
     return exit_code_for(summary)
 

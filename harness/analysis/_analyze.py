@@ -13,7 +13,7 @@ from typing import Any
 from harness.analysis._common import TargetRef, control_targets, targets_for
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
-from harness.analysis._phases import Span, spans
+from harness.analysis._phases import Span, default_growth_phases, spans
 from harness.analysis._recovery import recovery_check
 from harness.analysis._run import alive_checks, completed_check
 from harness.analysis._trend import growth_check, growth_per_1k_check
@@ -97,6 +97,17 @@ def _tool_checks(run: RunData, scenario: Scenario, sp: dict[str, Span]) -> list[
         for t in th.targets or []
     }
     out: list[Check] = []
+    # Only phases without faults: under a fault Toxiproxy buffers (latency, bandwidth) and
+    # Locust holds stalled requests by design, so their growth there is the fault's doing.
+    quiet = [p.name for p in scenario.phases
+             if p.name in default_growth_phases(scenario) and not p.faults]
+    if not quiet:
+        return [Check(name="tools", metric="-", kind="growth", category="tool",
+                      verdict=Verdict.SKIP,
+                      detail="the tools (toxiproxy, locust) are judged only in loaded phases "
+                             "without faults, and this scenario has none; their series are "
+                             "in the tools chart")]
+    tool_th = TOOL_DEFAULT.model_copy(update={"phases": quiet})
     for ref in control_targets(run):
         for alias in sorted(ref.aliases):
             if (ref.name, alias) in explicit:
@@ -105,7 +116,6 @@ def _tool_checks(run: RunData, scenario: Scenario, sp: dict[str, Span]) -> list[
             limit = TOOL_GROWTH_PER_MIN.get(alias)
             if limit is None:
                 continue
-            tool_th = TOOL_DEFAULT
             out += _guard(f"{alias}.growth[{ref.name}]", alias, ref.name,
                           partial(_one_growth, run, scenario, sp, alias, tool_th, ref, limit))
     return out
