@@ -33,7 +33,22 @@ _EXPORTS = {
     "run_scenario": "harness.run",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Check",
+    "EnvironmentFailure",
+    "HarnessError",
+    "InputError",
+    "RunOptions",
+    "RunOutcome",
+    "Scenario",
+    "ScenarioError",
+    "Summary",
+    "Verdict",
+    "analyze",
+    "load_run",
+    "load_scenario",
+    "run_scenario",
+]
 
 if TYPE_CHECKING:
     from harness.analysis import analyze

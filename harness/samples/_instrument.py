@@ -19,8 +19,7 @@ from types import CoroutineType, FrameType
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, ProcessCollector, generate_latest
 
 SAMPLES_DIR = os.path.dirname(os.path.abspath(__file__))
 

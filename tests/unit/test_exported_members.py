@@ -25,3 +25,8 @@ def test_unknown_attribute_raises():
         assert "nope" in str(exc)
     else:
         raise AssertionError("harness.nope should not exist")
+
+
+def test_all_matches_the_lazy_export_table():
+    """__all__ lists exactly the names the lazy loader can resolve."""
+    assert harness.__all__ == sorted(harness._EXPORTS)
