@@ -46,6 +46,8 @@ demo: setup
 	  code=$$?; echo "report: $$(ls -td reports/demo-* | head -1)/report.html"; exit $$code
 
 test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
