@@ -176,8 +176,8 @@ class Run:
         self.locust.start()
         self.progress.log("waiting for Locust...")
         if not self.locust.wait_ready(LOCUST_READY_TIMEOUT):
-            tail = self.locust.processes[0].tail() if self.locust.processes else ""
-            raise EnvironmentFailure(f"Locust did not start within {LOCUST_READY_TIMEOUT:g}s\n{tail}")
+            why = self.locust.failure or f"Locust did not start within {LOCUST_READY_TIMEOUT:g}s"
+            raise EnvironmentFailure(why)
         master = self.locust.processes[0]
         if master.pid is not None:
             handle = TargetHandle(name="locust", role="control", pid=master.pid, sources={
