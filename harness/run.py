@@ -67,7 +67,8 @@ def new_run_dir(scenario: Scenario, options: RunOptions) -> Path:
             n += 1
             path = options.reports_root / f"{scenario.name}-{stamp}-{n}"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    # absolute: child processes (Locust) run with their own working directories
+    return path.resolve()
 
 
 def _versions(backend: Backend) -> dict[str, str]:

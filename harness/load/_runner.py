@@ -69,7 +69,7 @@ class LocustRun:
     def __init__(self, scenario: Scenario, host_url: str, run_dir: Path, t0: float) -> None:
         self.scenario = scenario
         self.host_url = host_url
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).resolve()  # Locust runs with cwd=run_dir
         self.t0 = t0
         self.plan: list[PlanPhase] = plan_from_scenario(scenario)
         self.workers = scenario.load.workers
