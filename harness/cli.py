@@ -166,7 +166,9 @@ def cmd_list(_: argparse.Namespace) -> int:
                 desc = " ".join(str(raw.get("description", "")).split())
             except (OSError, yaml.YAMLError):
                 desc = "(unreadable)"
-            print(f"  {path.stem:<20} {desc[:100]}")
+            if len(desc) > 90:
+                desc = desc[:90].rsplit(" ", 1)[0] + " ..."
+            print(f"  {path.stem:<20} {desc}")
     return EXIT_OK
 
 
