@@ -12,6 +12,7 @@ import pytest
 import websocket
 
 from harness._ports import free_port
+from harness._process import wait_until
 from harness.scenario import Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -37,12 +38,7 @@ def upgrade_request(port: int) -> bytes:
 
 
 def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return bool(predicate())
+    return wait_until(predicate, timeout, interval=0.2)
 
 
 @pytest.mark.parametrize("variant", ["leaky", "fixed"])

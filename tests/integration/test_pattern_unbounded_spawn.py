@@ -7,6 +7,7 @@ import time
 import pytest
 import websocket
 
+from harness._process import wait_until
 from harness.scenario import Fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -16,12 +17,7 @@ MAX_IN_FLIGHT = 16  # harness.samples.unbounded_spawn.MAX_IN_FLIGHT
 
 
 def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return bool(predicate())
+    return wait_until(predicate, timeout, interval=0.2)
 
 
 @pytest.mark.parametrize("variant", ["leaky", "fixed"])
