@@ -92,6 +92,25 @@ def _reason(slope: float, limit: float, p: float, alpha: float, unit: str) -> st
     return f"within the limit {num(limit)} {unit} (p={num(p)})"
 
 
+
+def _base_fields(
+    data: _Data, name: str, key: str, ref: TargetRef, limit: float, unit: str
+) -> dict[str, Any]:
+    """The Check fields every growth check shares, judged or not."""
+    return {"name": name, "metric": key, "target": ref.name, "kind": "growth",
+            "threshold": limit, "unit": unit, "category": ref.category, "phases": data.names}
+
+
+def _judged(
+    base: dict[str, Any], verdict: Verdict, observed: float, detail: str, data: _Data,
+    evidence: dict[str, Any],
+) -> Check:
+    """A judged growth check; a failing one names the task groups that grew."""
+    if verdict is Verdict.FAIL:
+        detail += grew_sentence(evidence)
+    return Check(**base, verdict=verdict, observed=observed, detail=detail,
+                 window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
+
 def growth_check(
     run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit_per_min: float,
@@ -99,11 +118,7 @@ def growth_check(
     """``<key>.growth[<target>]``: Theil-Sen slope per minute + Hamed-Rao Mann-Kendall."""
     data = _Data(run, scenario, spans, key, threshold, ref)
     unit = f"{unit_of(key)}/min"
-    base: dict[str, Any] = {
-        "name": f"{key}.growth[{ref.name}]", "metric": key, "target": ref.name,
-        "kind": "growth", "threshold": limit_per_min, "unit": unit,
-        "category": ref.category, "phases": data.names,
-    }
+    base = _base_fields(data, f"{key}.growth[{ref.name}]", key, ref, limit_per_min, unit)
     if data.problem:
         return Check(**base, verdict=Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
     result = trend(data.t, data.v)
@@ -119,10 +134,7 @@ def growth_check(
         f"{result.n} points{'' if result.window == 1 else f' of {result.window}-sample medians'}"
         f"): {_reason(per_min, limit_per_min, result.p_value, threshold.alpha, unit)}."
     )
-    if verdict is Verdict.FAIL:
-        detail += grew_sentence(evidence)
-    return Check(**base, verdict=verdict, observed=per_min, detail=detail,
-                 window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
+    return _judged(base, verdict, per_min, detail, data, evidence)
 
 
 def growth_per_1k_check(
@@ -132,11 +144,7 @@ def growth_per_1k_check(
     """``<key>.growth_per_1k[<target>]``: slope against cumulative requests served."""
     data = _Data(run, scenario, spans, key, threshold, ref)
     unit = f"{unit_of(key)}/1k requests"
-    base: dict[str, Any] = {
-        "name": f"{key}.growth_per_1k[{ref.name}]", "metric": key, "target": ref.name,
-        "kind": "growth", "threshold": limit, "unit": unit,
-        "category": ref.category, "phases": data.names,
-    }
+    base = _base_fields(data, f"{key}.growth_per_1k[{ref.name}]", key, ref, limit, unit)
     if data.problem:
         return Check(**base, verdict=Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
     lat = run.latency
@@ -160,7 +168,4 @@ def growth_per_1k_check(
         f"({num(served)} requests served): "
         f"{_reason(per_1k, limit, result.p_value, threshold.alpha, unit)}."
     )
-    if verdict is Verdict.FAIL:
-        detail += grew_sentence(evidence)
-    return Check(**base, verdict=verdict, observed=per_1k, detail=detail,
-                 window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
+    return _judged(base, verdict, per_1k, detail, data, evidence)
