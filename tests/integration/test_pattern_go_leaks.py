@@ -6,6 +6,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from io import BufferedReader
 
 import pytest
 import requests
@@ -109,13 +110,15 @@ def test_vanished_stream_clients_park_goroutines_in_leaky(start_go, variant):
     """N stream clients that go silent: leaky parks N handler goroutines; fixed none."""
     go = start_go(variant, "http://127.0.0.1:1")
     before = go.goroutines()
-    held: list[socket.socket] = []
+    held: list[socket.socket | BufferedReader] = []
     try:
         for i in range(N):
             sock = socket.create_connection(("127.0.0.1", go.port), timeout=5)
             held.append(sock)  # a vanished peer: open and silent until the test ends
             sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            # the reader holds the fd open past sock.close(): closed first, explicitly
             reader = sock.makefile("rb")
+            held.append(reader)
             while reader.readline() not in (b"\r\n", b""):
                 pass
             sock.sendall(b"ping %d\n" % i)
@@ -124,8 +127,8 @@ def test_vanished_stream_clients_park_goroutines_in_leaky(start_go, variant):
         time.sleep(STREAM_IDLE + 1.5)
         after, parked = go.goroutines(), go.goroutines_in("main.(*server).stream")
     finally:
-        for sock in held:
-            sock.close()
+        for handle in reversed(held):
+            handle.close()
     print(f"{variant}: stream goroutines during={during} after idle={parked} "
           f"total {before}->{after}")
     assert during == N

@@ -98,10 +98,10 @@ class GoLeaksUser(FastHttpUser):
         sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 80),
                                         timeout=float(option("ack_timeout", 1.0)))
         error: Exception | None = None
+        reader = sock.makefile("rb")  # holds the fd open past sock.close() until it is closed
         try:
             sock.sendall(b"GET /stream HTTP/1.1\r\nHost: goleaks\r\nConnection: Upgrade\r\n"
                          b"Upgrade: lines\r\n\r\n")
-            reader = sock.makefile("rb")
             while reader.readline() not in (b"\r\n", b""):
                 pass
             for i in range(int(option("lines", 5))):
@@ -116,6 +116,7 @@ class GoLeaksUser(FastHttpUser):
         if isinstance(error, TimeoutError):
             _ABANDONED.append(sock)  # the peer vanished: no FIN ever reaches the server
         else:
+            reader.close()
             sock.close()
         self.environment.events.request.fire(
             request_type="STREAM", name="stream", response_time=elapsed_ms,
