@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,21 @@ def processes_with_env(marker: str) -> list[str]:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+# HARNESS_TEST_TRACEMALLOC=25: the warning then says where the leaked object was allocated
+if os.environ.get("HARNESS_TEST_TRACEMALLOC"):
+    import tracemalloc
+
+    tracemalloc.start(int(os.environ["HARNESS_TEST_TRACEMALLOC"]))
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect after every test, so an unclosed socket or file fails the test that left it.
+
+    Without this the ResourceWarning surfaces whenever the collector happens to run, in
+    whichever later test that is (it did, intermittently, in CI).
+    """
+    yield
+    gc.collect()
