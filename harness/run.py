@@ -26,6 +26,7 @@ from harness._signals import StopRequest, exit_signals
 from harness.backends import RunContext, Topology, make_backend
 from harness.backends._base import Backend, TargetHandle
 from harness.errors import EnvironmentFailure, HarnessError, InputError
+from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.runfolder import EventLog, write_json_atomic
@@ -133,7 +134,7 @@ class Run:
     def execute(self) -> RunOutcome:
         env_error: HarnessError | None = None
         with exit_signals(self.stop), self.progress:
-            self.events.emit("run_start", scenario=self.scenario.name, variant=self.scenario.variant,
+            self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
             self.progress.log(f"run folder: {self.run_dir}")
             try:
@@ -145,13 +146,13 @@ class Run:
             except EnvironmentFailure as exc:
                 env_error = exc
                 self._set_status("error", str(exc))
-                self.events.emit("error", message=str(exc))
+                self.events.emit(EventKind.ERROR, message=str(exc))
             except KeyboardInterrupt:
                 self.stop.set("SIGINT")
             finally:
                 if self.stop.requested:
                     self._set_status("interrupted", f"stopped by {self.stop.signal_name}")
-                    self.events.emit("interrupted", signal=self.stop.signal_name)
+                    self.events.emit(EventKind.INTERRUPTED, signal=self.stop.signal_name)
                 self._teardown()
         self.progress.log("analysing and writing the report...")
         summary = finish(self.run_dir, self.scenario)
@@ -209,7 +210,7 @@ class Run:
         tail = LatencyTail(self.run_dir / "latency.csv")
         for index, (phase, _start, end) in enumerate(phases):
             users = phase.users if phase.users is not None else self.scenario.load.users
-            self.events.emit("phase_start", phase=phase.name, index=index, users=users,
+            self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
                              planned_s=phase.duration)
             self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
                               + (f", faults: {', '.join(f.label for f in phase.faults)}"
@@ -220,14 +221,14 @@ class Run:
                     toxic = client.add_fault(fault.proxy, fault,
                                              name=f"{phase.name}-{j}-{fault.type}-{fault.stream}")
                     applied.append((fault.proxy, toxic, fault))
-                    self.events.emit("fault_added", phase=phase.name, proxy=fault.proxy,
+                    self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, proxy=fault.proxy,
                                      type=fault.type, stream=fault.stream,
                                      toxicity=fault.toxicity, attributes=dict(fault.attributes),
                                      toxic=toxic)
                 for cfault in phase.container_faults:
                     self.backend.apply_container_fault(cfault)  # type: ignore[attr-defined]
                     applied.append(("container", cfault.target, cfault))
-                    self.events.emit("fault_added", phase=phase.name, proxy="container",
+                    self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, proxy="container",
                                      type=cfault.action, target=cfault.target,
                                      toxic=f"container-{cfault.action}-{cfault.target}",
                                      attributes={"signal": cfault.signal} if cfault.action == "kill"
@@ -239,16 +240,16 @@ class Run:
                     try:
                         if proxy == "container":
                             self.backend.remove_container_fault(fault)  # type: ignore[attr-defined]
-                            self.events.emit("fault_removed", phase=phase.name, proxy="container",
+                            self.events.emit(EventKind.FAULT_REMOVED, phase=phase.name, proxy="container",
                                              type=fault.action, target=fault.target,
                                              toxic=f"container-{fault.action}-{fault.target}")
                             continue
                         client.remove_fault(proxy, toxic)
-                        self.events.emit("fault_removed", phase=phase.name, proxy=proxy,
+                        self.events.emit(EventKind.FAULT_REMOVED, phase=phase.name, proxy=proxy,
                                          type=fault.type, toxic=toxic)
                     except HarnessError as exc:  # teardown's clear() retries it
-                        self.events.emit("error", message=f"removing {toxic}: {exc}")
-            self.events.emit("phase_end", phase=phase.name, index=index)
+                        self.events.emit(EventKind.ERROR, message=f"removing {toxic}: {exc}")
+            self.events.emit(EventKind.PHASE_END, phase=phase.name, index=index)
             if index == 0:
                 self.sampler.snapshot_evidence("baseline")
             if index == last_busy:
@@ -282,7 +283,7 @@ class Run:
 
     def _check_processes(self, phase: str) -> bool:
         for gone in self.backend.exited():
-            self.events.emit("process_exit", process=gone.name, role=gone.role,
+            self.events.emit(EventKind.PROCESS_EXIT, process=gone.name, role=gone.role,
                              returncode=gone.returncode, expected=False, phase=phase)
             if self.sampler is not None:
                 self.sampler.remove(gone.name)
@@ -295,7 +296,7 @@ class Run:
             raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
         code = self.locust.exited() if self.locust is not None else None
         if code is not None:
-            self.events.emit("process_exit", process="locust", role="load", returncode=code,
+            self.events.emit(EventKind.PROCESS_EXIT, process="locust", role="load", returncode=code,
                              expected=False, phase=phase)
             tail = self.locust.processes[0].tail() if self.locust.processes else ""
             raise EnvironmentFailure(f"Locust exited early with code {code}\n{tail}")
@@ -307,14 +308,14 @@ class Run:
             try:
                 self.locust.stop(grace=5.0)
             except Exception as exc:  # keep tearing down; the error is recorded
-                self.events.emit("error", message=f"stopping Locust: {exc!r}")
+                self.events.emit(EventKind.ERROR, message=f"stopping Locust: {exc!r}")
         if self.sampler is not None:
             self.sampler.snapshot_evidence("end")
             self.sampler.stop()
         problems = self.backend.down()
         for problem in problems or []:
-            self.events.emit("error", message=f"teardown: {problem}")
-        self.events.emit("run_end", status=self.manifest["status"])
+            self.events.emit(EventKind.ERROR, message=f"teardown: {problem}")
+        self.events.emit(EventKind.RUN_END, status=self.manifest["status"])
         self.manifest["ended_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._save_manifest()
         self.events.close()

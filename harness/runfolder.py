@@ -32,6 +32,7 @@ from typing import IO, Any
 import numpy as np
 
 from harness.errors import RunDirError
+from harness.events import EventKind
 
 SAMPLES_HEADER = ("t", "target", "metric", "value")
 LATENCY_HEADER = ("t", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -86,9 +87,9 @@ class EventLog:
         self.t0 = t0
         self._writer = LineWriter(path)
 
-    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def emit(self, kind: EventKind, **fields: Any) -> dict[str, Any]:
         now = time.time()
-        event = {"t": round(now - self.t0, 3), "ts": _iso(now), "kind": kind, **fields}
+        event = {"t": round(now - self.t0, 3), "ts": _iso(now), "kind": kind.value, **fields}
         self._writer.write_json(event)
         return event
 
@@ -241,14 +242,14 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     current: dict[str, Any] | None = None
     for event in events:
         kind = event.get("kind")
-        if kind == "phase_start":
+        if kind == EventKind.PHASE_START:
             if current is not None:
                 spans.append(PhaseSpan(current["name"], current["start"], float(event["t"]),
                                        tuple(current["faults"])))
             current = {"name": event["phase"], "start": float(event["t"]), "faults": []}
-        elif kind == "fault_added" and current is not None:
+        elif kind == EventKind.FAULT_ADDED and current is not None:
             current["faults"].append(event)
-        elif kind == "phase_end" and current is not None and event.get("phase") == current["name"]:
+        elif kind == EventKind.PHASE_END and current is not None and event.get("phase") == current["name"]:
             spans.append(PhaseSpan(current["name"], current["start"], float(event["t"]),
                                    tuple(current["faults"])))
             current = None

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.events import EventKind
 from harness.runfolder import RunData
 
 TOP_GROUPS = 10
@@ -21,7 +22,7 @@ def snapshot_path(run: RunData, label: str, target: str) -> Path | None:
     """The snapshot file for (label, target): from the ``evidence`` event, else by name."""
     for event in reversed(run.events):
         if (
-            event.get("kind") == "evidence"
+            event.get("kind") == EventKind.EVIDENCE
             and event.get("label") == label
             and event.get("target") == target
             and event.get("file")

@@ -6,6 +6,7 @@ from typing import Any
 
 from harness.analysis._common import num
 from harness.analysis._phases import Span
+from harness.events import EventKind
 from harness.runfolder import RunData
 from harness.scenario import Scenario
 from harness.verdicts import Check, Verdict
@@ -21,8 +22,8 @@ def _phase_at(t: float, spans: dict[str, Span]) -> str | None:
 def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> Check:
     """``run.completed``: status completed, a run_end event, and every phase finished."""
     status = str(run.manifest.get("status", "unknown"))
-    ended = [e for e in run.events if e.get("kind") == "run_end"]
-    interrupted = [e for e in run.events if e.get("kind") == "interrupted"]
+    ended = [e for e in run.events if e.get("kind") == EventKind.RUN_END]
+    interrupted = [e for e in run.events if e.get("kind") == EventKind.INTERRUPTED]
     finished = [s.name for s in spans.values() if not s.cut_short]
     planned = [p.name for p in scenario.phases]
     not_done = [n for n in planned if n not in finished]
@@ -59,7 +60,7 @@ def alive_checks(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> li
     """``target.alive[<name>]`` per target: FAIL on an unexpected exit of the target."""
     exits: dict[str, dict[str, Any]] = {}
     for event in run.events:
-        if (event.get("kind") == "process_exit" and event.get("role") == "target"
+        if (event.get("kind") == EventKind.PROCESS_EXIT and event.get("role") == "target"
                 and not event.get("expected", False)):
             exits.setdefault(str(event.get("process")), event)
     checks: list[Check] = []

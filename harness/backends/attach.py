@@ -24,6 +24,7 @@ import requests
 from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, ToxiproxyError
+from harness.events import EventKind
 from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
 from harness.samples import SAMPLES
 from harness.scenario import Scenario, Target
@@ -164,7 +165,7 @@ class AttachBackend:
                 f"toxiproxy API {self.settings.toxiproxy} did not answer within "
                 f"{self.settings.timeout:g}s (attach.toxiproxy)"
             )
-        ctx.events.emit("toxiproxy_attached", url=self.settings.toxiproxy,
+        ctx.events.emit(EventKind.TOXIPROXY_ATTACHED, url=self.settings.toxiproxy,
                         version=client.version())
         proxies: dict[str, tuple[str, int]] = {}
         for proxy in self.scenario.proxies:
@@ -173,7 +174,7 @@ class AttachBackend:
             client.create_proxy(proxy.name, entry.bind_address, upstream)
             listen_host, _, listen_port = entry.listen.rpartition(":")
             proxies[proxy.name] = (listen_host.strip("[]"), int(listen_port))
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=entry.bind_address,
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=entry.bind_address,
                             reached_at=entry.listen, upstream=upstream)
         targets = {t.name: self._watch(t, ctx) for t in self.targets}
         control = TargetHandle(
@@ -192,7 +193,7 @@ class AttachBackend:
                 f"{self.settings.timeout:g}s (attach.targets.{target.name}.health_url)"
             )
         for alias, spec in target.dropped.items():
-            ctx.events.emit("metric_unavailable", target=target.name, metric=alias, spec=spec,
+            ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=target.name, metric=alias, spec=spec,
                             reason="no remote equivalent; set attach.targets.<name>.metrics")
         sources = {
             alias: make_source(spec, metrics_url=target.metrics_url, pprof_url=target.pprof_url)
@@ -204,7 +205,7 @@ class AttachBackend:
         elif target.pprof_url:
             evidence = PprofGoroutines(target.pprof_url)
         where = urlsplit(target.metrics_url or target.pprof_url or target.health_url or "")
-        ctx.events.emit("target_attached", target=target.name, metrics=target.metrics)
+        ctx.events.emit(EventKind.TARGET_ATTACHED, target=target.name, metrics=target.metrics)
         return TargetHandle(name=target.name, role="target", pid=None,
                             host=where.hostname or target.name, port=where.port,
                             sources=sources, evidence=evidence)

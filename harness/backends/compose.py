@@ -40,6 +40,7 @@ from harness.errors import (
     ToolMissing,
     ToxiproxyError,
 )
+from harness.events import EventKind
 from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
 from harness.samples import SAMPLES
 from harness.scenario import Scenario
@@ -198,7 +199,7 @@ class ComposeBackend:
             wait = int(settings.wait_timeout)
             self._compose(["up", "-d", "--wait", "--wait-timeout", str(wait), *services],
                           timeout=settings.wait_timeout + 60)
-            ctx.events.emit("compose_up", project=settings.project, file=settings.file,
+            ctx.events.emit(EventKind.COMPOSE_UP, project=settings.project, file=settings.file,
                             services=services, engine=engine.version())
         proxy_container = engine.service_container(settings.project, settings.toxiproxy_service)
         self._containers["toxiproxy"] = proxy_container
@@ -219,7 +220,7 @@ class ComposeBackend:
             listen = f"{settings.proxy_bind}:{port}"
             client.create_proxy(proxy.name, listen, upstream)
             proxies[proxy.name] = self._reach(proxy_container, settings.toxiproxy_service, port)
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=listen,
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=listen,
                             reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
         targets = {plan.target: self._watch(plan, ctx) for plan in self.services}
         control_stats = ContainerStats(engine, proxy_container)
@@ -279,14 +280,14 @@ class ComposeBackend:
             sources[alias] = (DockerStatSource(stats, stat) if kind == "docker" else
                               make_source(spec, metrics_url=metrics_url, pprof_url=pprof_url))
         for alias, spec in plan.dropped.items():
-            ctx.events.emit("metric_unavailable", target=plan.target, metric=alias, spec=spec,
+            ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=plan.target, metric=alias, spec=spec,
                             reason="no container equivalent")
         evidence: EvidenceSource | None = None
         if debug_url:
             evidence = DebugTasks(debug_url)
         elif pprof_url:
             evidence = PprofGoroutines(pprof_url)
-        ctx.events.emit("target_attached", target=plan.target, service=plan.service,
+        ctx.events.emit(EventKind.TARGET_ATTACHED, target=plan.target, service=plan.service,
                         container=container.name, metrics=plan.metrics)
         return TargetHandle(name=plan.target, role="target", pid=None, host=host, port=port,
                             sources=sources, evidence=evidence)

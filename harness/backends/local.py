@@ -27,6 +27,7 @@ from harness.errors import (
     TargetUnhealthy,
     ToxiproxyError,
 )
+from harness.events import EventKind
 from harness.metrics.sources import DebugTasks, PprofGoroutines, ProcSource, make_source
 from harness.samples import SAMPLES
 from harness.scenario import Health, Scenario, Target
@@ -178,7 +179,7 @@ class LocalBackend:
             raise EnvironmentFailure(
                 f"toxiproxy-server did not answer on {LOOPBACK}:{plan.api_port} within 15s\n"
                 + self._toxiproxy.tail())
-        ctx.events.emit("process_start", process="toxiproxy", role="control",
+        ctx.events.emit(EventKind.PROCESS_START, process="toxiproxy", role="control",
                         pid=self._toxiproxy.pid, version=plan.toxiproxy.version)
         proxies: dict[str, tuple[str, int]] = {}
         for proxy in self.scenario.proxies:
@@ -186,7 +187,7 @@ class LocalBackend:
             upstream = plan.proxy_upstream(self.scenario, proxy.name)
             client.create_proxy(proxy.name, f"{LOOPBACK}:{port}", upstream)
             proxies[proxy.name] = (LOOPBACK, port)
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
                             upstream=upstream)
         targets: dict[str, TargetHandle] = {}
         for planned in plan.targets:
@@ -224,7 +225,7 @@ class LocalBackend:
                     f"target {target.name!r} not healthy within {target.start_timeout:g}s "
                     f"({_health_text(planned)}; log: {proc.log_path})\n{proc.tail()}")
             time.sleep(0.1)
-        ctx.events.emit("process_start", process=target.name, role="target", pid=proc.pid,
+        ctx.events.emit(EventKind.PROCESS_START, process=target.name, role="target", pid=proc.pid,
                         port=planned.port, argv=planned.argv)
         assert proc.pid is not None
         sources = {

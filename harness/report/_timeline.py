@@ -12,6 +12,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
+from harness.events import EventKind
 from harness.runfolder import PhaseSpan, RunData
 
 OKABE_ITO = (
@@ -83,7 +84,7 @@ def fault_windows(run: RunData) -> list[FaultWindow]:
     """Every fault window: start at ``fault_added``, end at its removal or its phase's end."""
     removals = [
         e for e in run.events
-        if str(e.get("kind", "")) in ("fault_removed", "fault_cleared", "faults_cleared")
+        if e.get("kind") == EventKind.FAULT_REMOVED
     ]
     out: list[FaultWindow] = []
     for span in run.phases:
