@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import yaml
 
-from harness.errors import RunDirError
+from harness.errors import RunDirError, ScenarioError
 from harness.events import EventKind
+from harness.scenario import Scenario, scenario_from_dict
 
 SAMPLES_HEADER = ("t", "target", "metric", "value")
 LATENCY_HEADER = ("t", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -138,7 +140,7 @@ class LatencyTable:
 
 
 @dataclass
-class RunData:
+class RunRecord:
     """Everything the analysis and the report read from a run folder."""
 
     path: Path
@@ -258,7 +260,7 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     return spans
 
 
-def load_run(path: Path | str) -> RunData:
+def load_run(path: Path | str) -> RunRecord:
     """Read a run folder (also one from an interrupted or crashed run)."""
     root = Path(path)
     manifest_path = root / "run.json"
@@ -271,7 +273,7 @@ def load_run(path: Path | str) -> RunData:
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{manifest_path}: unreadable ({exc})") from exc
     events = read_events(root / "events.jsonl")
-    return RunData(
+    return RunRecord(
         path=root,
         manifest=manifest,
         events=events,
@@ -279,3 +281,16 @@ def load_run(path: Path | str) -> RunData:
         latency=read_latency(root / "latency.csv"),
         phases=phase_spans(events),
     )
+
+
+def scenario_of(run_dir: Path) -> Scenario:
+    """The scenario as run, from ``scenario.yaml`` in the run folder."""
+    path = run_dir / "scenario.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunDirError(f"{path}: cannot read the scenario of this run ({exc})") from exc
+    try:
+        return scenario_from_dict(raw, source=str(path))
+    except ScenarioError as exc:
+        raise RunDirError(f"{path}: the scenario of this run no longer validates:\n{exc}") from exc

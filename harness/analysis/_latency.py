@@ -15,9 +15,8 @@ import numpy as np
 from harness.analysis._common import finite, num
 from harness.analysis._hdr import MergedHistogram
 from harness.analysis._phases import Span, covered, load_phases
-from harness.runfolder import RunData
-from harness.scenario import Scenario, Threshold
-from harness.scenario._thresholds import LATENCY_KEY
+from harness.runfolder import RunRecord
+from harness.scenario import LATENCY_KEY, Scenario, Threshold
 
 HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 3_600_000_000
@@ -33,7 +32,7 @@ WINDOW_S = 1.0  # latency windows are 1 s long, starting at t (see harness/load)
 
 
 def merge_by_phase(
-    run: RunData, chosen: list[Span], not_before: float = 0.0
+    run: RunRecord, chosen: list[Span], not_before: float = 0.0
 ) -> tuple[dict[str, MergedHistogram], int]:
     """One merged histogram per span (windows wholly inside it), in a single pass.
 
@@ -71,13 +70,13 @@ def _phases_for(threshold: Threshold, scenario: Scenario) -> list[str]:
     return threshold.phases or load_phases(scenario)
 
 
-def _window_mask(run: RunData, span: Span, not_before: float) -> np.ndarray:
+def _window_mask(run: RunRecord, span: Span, not_before: float) -> np.ndarray:
     t = run.latency.t
     return np.asarray((t >= max(span.start, not_before)) & (t + WINDOW_S <= span.end))
 
 
 def latency_checks(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str, threshold: Threshold
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str, threshold: Threshold
 ) -> list[dict[str, Any]]:
     """Check fields for ``<pNN_ms>[<phase>]``, one per phase; the caller builds Checks."""
     if threshold.max is None:
@@ -123,7 +122,7 @@ def latency_checks(
 
 
 def _fallback(
-    run: RunData, key: str, pct: float, name: str, mask: np.ndarray, limit: float
+    run: RunRecord, key: str, pct: float, name: str, mask: np.ndarray, limit: float
 ) -> dict[str, Any]:
     """No HDR data: the worst per-window value of latency.csv (an upper bound), or ERROR."""
     requests = float(np.nansum(run.latency.requests[mask])) if mask.any() else 0.0
@@ -146,7 +145,7 @@ def _fallback(
 
 
 def error_ratio_checks(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], threshold: Threshold
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], threshold: Threshold
 ) -> list[dict[str, Any]]:
     """Check fields for ``error_ratio[<phase>]``: failures / requests over each phase."""
     if threshold.max is None:

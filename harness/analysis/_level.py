@@ -8,13 +8,13 @@ import numpy as np
 
 from harness.analysis._common import TargetRef, num, unit_of
 from harness.analysis._phases import Span, covered
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
 from harness.verdicts import Check, Verdict
 
 
 def level_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, bound: Literal["max", "min"], limit: float,
 ) -> Check:
     """``<key>.max[<target>]`` / ``<key>.min[<target>]`` over the phases (default all)."""

@@ -13,7 +13,7 @@ import numpy as np
 from harness.analysis._common import TargetRef, num, unit_of
 from harness.analysis._evidence import grew_sentence, what_grew
 from harness.analysis._phases import Span, first_recovery_phase
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
 from harness.verdicts import Check, Verdict
 
@@ -40,7 +40,7 @@ def _first_recovered(t: np.ndarray, v: np.ndarray, limit: float) -> float | None
 
 
 def recovery_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, recover_within: float,
 ) -> Check:
     """``<key>.recovery[<target>]``: back within tolerance of the warmup baseline in time."""

@@ -15,7 +15,7 @@ from harness.analysis._common import TargetRef, num, unit_of
 from harness.analysis._evidence import grew_sentence, what_grew
 from harness.analysis._phases import Span, covered, default_growth_phases, select, settle_for
 from harness.analysis._stats import MIN_TREND_POINTS, Trend, trend
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
 from harness.verdicts import Check, Verdict
 
@@ -24,7 +24,7 @@ class _Data:
     """The samples a growth check judges, or the reason there are none."""
 
     def __init__(
-        self, run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+        self, run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
         threshold: Threshold, ref: TargetRef,
     ) -> None:
         self.names = threshold.phases or default_growth_phases(scenario)
@@ -112,7 +112,7 @@ def _judged(
                  window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
 
 def growth_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit_per_min: float,
 ) -> Check:
     """``<key>.growth[<target>]``: Theil-Sen slope per minute + Hamed-Rao Mann-Kendall."""
@@ -138,7 +138,7 @@ def growth_check(
 
 
 def growth_per_1k_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit: float,
 ) -> Check:
     """``<key>.growth_per_1k[<target>]``: slope against cumulative requests served."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.backends._base import TargetHandle
+from harness.backends import TargetHandle
 from harness.events import EventKind
 from harness.runfolder import SAMPLES_HEADER, EventLog, LineWriter, fmt
 

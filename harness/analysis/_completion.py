@@ -7,7 +7,7 @@ from typing import Any
 from harness.analysis._common import num
 from harness.analysis._phases import Span
 from harness.events import EventKind
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario
 from harness.verdicts import Check, Verdict
 
@@ -19,7 +19,7 @@ def _phase_at(t: float, spans: dict[str, Span]) -> str | None:
     return None
 
 
-def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> Check:
+def completed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> Check:
     """``run.completed``: status completed, a run_end event, and every phase finished."""
     status = str(run.manifest.get("status", "unknown"))
     ended = [e for e in run.events if e.get("kind") == EventKind.RUN_END]
@@ -56,7 +56,7 @@ def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) ->
                  detail=f"the run completed all {len(planned)} phases in {num(ran_for)}s.")
 
 
-def alive_checks(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> list[Check]:
+def alive_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> list[Check]:
     """``target.alive[<name>]`` per target: FAIL on an unexpected exit of the target."""
     exits: dict[str, dict[str, Any]] = {}
     for event in run.events:
