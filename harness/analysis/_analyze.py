@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from harness.analysis._common import TargetRef, control_targets, targets_for
 from harness.analysis._completion import alive_checks, completed_check
@@ -71,14 +70,8 @@ def _load_side(
     run: RunRecord, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold
 ) -> list[Check]:
     if LATENCY_KEY.match(key):
-        rows = latency_checks(run, scenario, sp, key, th)
-    else:
-        rows = error_ratio_checks(run, scenario, sp, th)
-    return [Check(**_row(r)) for r in rows]
-
-
-def _row(fields: dict[str, Any]) -> dict[str, Any]:
-    return {**fields, "verdict": Verdict(fields["verdict"])}
+        return latency_checks(run, scenario, sp, key, th)
+    return error_ratio_checks(run, scenario, sp, th)
 
 
 def _one_growth(

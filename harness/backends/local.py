@@ -172,7 +172,7 @@ class LocalBackend(Backend):
     # ------------------------------------------------------------------ up
 
     def up(self, ctx: BackendContext) -> Topology:
-        run_dir = Path(str(ctx.run_dir))
+        run_dir = ctx.run_dir
         logs = run_dir / "logs"
         plan = self.plan
         self._toxiproxy = ManagedProcess(
