@@ -182,7 +182,7 @@ class Run:
         master = self.locust.processes[0]
         if master.pid is not None:
             handle = TargetHandle(name="locust", role="control", pid=master.pid, sources={
-                k: ProcSource(master.pid, k) for k in ("fds", "rss", "threads")})
+                k: ProcSource(master.pid, k, tree=False) for k in ("fds", "rss", "threads")})
             self.sampler.add([handle])
             self.manifest["targets"].append(handle.describe())
             self._save_manifest()

@@ -21,3 +21,11 @@ class EvidenceSource(Protocol):
 
     def snapshot(self) -> dict[str, object] | None:
         """``{"total": N, "groups": [{"name": ..., "where": ..., "count": n}, ...]}``."""
+
+
+@runtime_checkable
+class ProcessBreakdown(Protocol):
+    """A source summed over several processes that can say what each one holds."""
+
+    def per_process(self) -> list[tuple[int, str, float]]:
+        """``(pid, name, value)`` of each process behind the last ``read()``."""

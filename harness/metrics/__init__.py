@@ -1,6 +1,8 @@
 """Sampling: metric sources per target and the 1 Hz sampler."""
 
+from harness.metrics._tcp import count_states, parse_tcp_table
+from harness.metrics._tree import ProcessTree
 from harness.metrics.sampler import Sampler
-from harness.metrics.sources import make_source
+from harness.metrics.sources import ProcSource, make_source
 
-__all__ = ["Sampler", "make_source"]
+__all__ = ["ProcSource", "ProcessTree", "Sampler", "count_states", "make_source", "parse_tcp_table"]
