@@ -214,7 +214,7 @@ class Run:
         pid = locust.pid
         if pid is not None:
             handle = TargetHandle(name="locust", role="control", pid=pid, sources={
-                k: ProcSource(pid, k) for k in ("fds", "rss", "threads")})
+                k: ProcSource(pid, k, tree=False) for k in ("fds", "rss", "threads")})
             self.sampler.add([handle])
             self.manifest["targets"].append(handle.describe())
             self._save_manifest()

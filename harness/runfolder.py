@@ -6,6 +6,7 @@ Layout (the contract, see docs/run-folder.md)::
                             targets (name, pid, port, metrics), proxies; rewritten on changes
     <run>/scenario.yaml     the scenario as run (overrides applied)
     <run>/samples.csv       t,target,metric,value          (t: seconds since t0)
+    <run>/processes.csv     t,target,pid,name,metric,value  each process of a proc: tree source
     <run>/latency.csv       t,requests,failures,p50_ms,p95_ms,p99_ms,max_ms   (1 s windows)
     <run>/latency.hdr       t,<base64 HDR histogram of that window, microseconds>
     <run>/events.jsonl      {"t":..., "kind":..., ...} one JSON object a line
@@ -37,6 +38,7 @@ from harness.events import EventKind
 from harness.scenario import Scenario, scenario_from_dict
 
 SAMPLES_HEADER = ("t", "target", "metric", "value")
+PROCESSES_HEADER = ("t", "target", "pid", "name", "metric", "value")
 LATENCY_HEADER = ("t", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 HDR_HEADER = ("t", "histogram")
 
@@ -219,6 +221,63 @@ def read_samples(path: Path) -> dict[tuple[str, str], Series]:
         key: Series(key[0], key[1], np.asarray(ts, dtype=float), np.asarray(vs, dtype=float))
         for key, (ts, vs) in cols.items()
     }
+
+
+@dataclass(frozen=True)
+class ProcessLevel:
+    """One process of a target's tree over a time window: its own first and last values.
+
+    ``first`` is 0 when the process appeared after the window's first tick (a worker forked
+    mid-run), ``last`` is 0 when it was gone by the window's last tick.
+    """
+
+    pid: int
+    name: str
+    first: float
+    last: float
+    t_first: float
+    t_last: float
+
+    @property
+    def growth(self) -> float:
+        return self.last - self.first
+
+
+def read_process_levels(
+    path: Path, target: str, metric: str, start: float, end: float
+) -> list[ProcessLevel]:
+    """Each process's first and last value of ``metric`` for ``target`` with start <= t <= end.
+
+    Streams ``processes.csv`` (memory grows with the processes seen, not with the run's
+    length); an empty list when the file is missing or holds no such rows.
+    """
+    seen: dict[tuple[int, str], list[float]] = {}  # -> [t_first, v_first, t_last, v_last]
+    tick_first, tick_last = float("inf"), float("-inf")
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if len(row) != len(PROCESSES_HEADER) or row[1] != target or row[4] != metric:
+                continue
+            try:
+                t, pid, v = float(row[0]), int(row[2]), float(row[5])
+            except ValueError:
+                continue
+            if not start <= t <= end:
+                continue
+            tick_first, tick_last = min(tick_first, t), max(tick_last, t)
+            entry = seen.get((pid, row[3]))
+            if entry is None:
+                seen[(pid, row[3])] = [t, v, t, v]
+            else:
+                entry[2], entry[3] = t, v
+    return [
+        ProcessLevel(pid, name, v0 if t0 == tick_first else 0.0,
+                     v1 if t1 == tick_last else 0.0, t0, t1)
+        for (pid, name), (t0, v0, t1, v1) in seen.items()
+    ]
 
 
 def read_latency(path: Path) -> LatencyTable:

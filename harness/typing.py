@@ -23,6 +23,14 @@ class EvidenceSource(Protocol):
         """``{"total": N, "groups": [{"name": ..., "where": ..., "count": n}, ...]}``."""
 
 
+@runtime_checkable
+class ProcessBreakdown(Protocol):
+    """A source summed over several processes that can say what each one holds."""
+
+    def per_process(self) -> list[tuple[int, str, float]]:
+        """``(pid, name, value)`` of each process behind the last ``read()``."""
+
+
 class LoadRunner(Protocol):
     """The load generator as a run drives it (``harness.load.LocustRun``; a fake in tests)."""
 

@@ -17,6 +17,8 @@ UNITS = {
     "fds": "fds",
     "threads": "threads",
     "rss": "bytes",
+    "conns": "connections",
+    "close_wait": "connections",
 }
 
 
@@ -52,13 +54,9 @@ class TargetRef:
 
 def scenario_targets(scenario: Scenario) -> list[TargetRef]:
     """The scenario's targets with the metric aliases each one declares."""
-    from harness.samples import SAMPLES
-
     out: list[TargetRef] = []
     for target in scenario.all_targets:
-        aliases = set(target.metrics)
-        if target.sample and target.sample in SAMPLES:
-            aliases |= set(SAMPLES[target.sample].metrics)
+        aliases = set(target.sampled_metrics())
         out.append(TargetRef(target.name, "target", frozenset(aliases)))
     return out
 

@@ -1,8 +1,10 @@
-"""What grew: diffs of task/goroutine snapshots between two moments of the run.
+"""What grew: diffs of task/goroutine snapshots between two moments of the run, and which
+process of a target's tree grew.
 
 Snapshots are ``evidence/<label>.<target>.json`` files (labels ``baseline``, ``peak``,
 ``end``), each ``{"total": N, "groups": [{"name", "where", "count"}, ...]}``: asyncio tasks
 from a Python sample's ``/debug/tasks`` and Go goroutine dumps are both normalised to this.
+Per-process values of ``proc:`` tree sources come from ``processes.csv``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.events import EventKind
-from harness.runfolder import RunRecord
+from harness.runfolder import RunRecord, read_process_levels
 
 TOP_GROUPS = 10
+TOP_PROCESSES = 10
 
 
 def snapshot_path(run: RunRecord, label: str, target: str) -> Path | None:
@@ -120,3 +123,32 @@ def grew_sentence(evidence: dict[str, Any]) -> str:
     g = grown[0]
     where = f" ({g['where']})" if g["where"] else ""
     return f" Top growth {'/'.join(evidence['snapshots'])}: +{g['delta']} {g['name']}{where}."
+
+
+def which_process_grew(
+    run: RunRecord, target: str, metric: str, start: float, end: float, top: int = TOP_PROCESSES
+) -> dict[str, Any]:
+    """Evidence payload: each process of ``target``'s tree with its own ``metric`` at the
+    window's first and last tick, largest growth first; empty when no per-process data."""
+    levels = read_process_levels(run.path / "processes.csv", target, metric, start, end)
+    if not levels:
+        return {}
+    levels.sort(key=lambda p: (-p.growth, p.pid))
+    rows = [{"pid": p.pid, "name": p.name, "first": p.first, "last": p.last,
+             "growth": p.growth, "t_first": p.t_first, "t_last": p.t_last}
+            for p in levels[:top]]
+    out: dict[str, Any] = {"processes": rows}
+    if len(levels) > top:
+        out["processes_left_out"] = len(levels) - top
+    return out
+
+
+def process_sentence(evidence: dict[str, Any], unit: str) -> str:
+    """`` Grew most in pid 4242 (python3): 5 -> 105 fds.`` or ``''`` (a single process, or
+    none grew)."""
+    rows = evidence.get("processes") or []
+    if len(rows) < 2 or rows[0]["growth"] <= 0:
+        return ""
+    p = rows[0]
+    return (f" Grew most in pid {p['pid']} ({p['name']}): "
+            f"{p['first']:g} -> {p['last']:g} {unit}.")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from harness.analysis._common import TargetRef, num, unit_of
-from harness.analysis._evidence import grew_sentence, what_grew
+from harness.analysis._evidence import grew_sentence, process_sentence, what_grew, which_process_grew
 from harness.analysis._phases import Span, covered, default_growth_phases, select, settle_for
 from harness.analysis._stats import MIN_TREND_POINTS, Trend, trend
 from harness.runfolder import RunRecord
@@ -105,9 +105,9 @@ def _judged(
     base: CheckHead, verdict: Verdict, observed: float, detail: str, data: _Data,
     evidence: dict[str, Any],
 ) -> Check:
-    """A judged growth check; a failing one names the task groups that grew."""
+    """A judged growth check; a failing one names the task groups or the process that grew."""
     if verdict is Verdict.FAIL:
-        detail += grew_sentence(evidence)
+        detail += grew_sentence(evidence) + process_sentence(evidence, unit_of(base.metric))
     return base.judged(verdict, observed=observed, detail=detail,
                        window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
 
@@ -128,6 +128,8 @@ def growth_check(
     evidence["slope_per_min"] = per_min
     if ref.category == "target":
         evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
+        evidence.update(which_process_grew(run, ref.name, key, float(data.t[0]),
+                                           float(data.t[-1])))
     detail = (
         f"{key} of {ref.name} changed {num(per_min)} {unit} over {', '.join(data.names)}"
         f"{data.note} ({num(evidence['level_first'])} -> {num(evidence['level_last'])}, "
@@ -162,6 +164,8 @@ def growth_per_1k_check(
     evidence.update(slope_per_1k_requests=per_1k, requests_served=served)
     if ref.category == "target":
         evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
+        evidence.update(which_process_grew(run, ref.name, key, float(data.t[0]),
+                                           float(data.t[-1])))
     detail = (
         f"{key} of {ref.name} changed {num(per_1k)} {unit} over "
         f"{', '.join(data.names)}{data.note} "

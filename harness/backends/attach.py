@@ -8,8 +8,9 @@ run created (also when ``up()`` fails half-way) and touches nothing else.
 Metric specs that need a local process are mapped to what a remote target can serve:
 ``proc:fds`` -> ``prometheus:process_open_fds`` and ``proc:rss`` ->
 ``prometheus:process_resident_memory_bytes`` (the standard process collector names);
-``proc:threads`` has no standard equivalent and is dropped (an event says so) unless
-``attach.targets.<name>.metrics`` gives one.
+``proc:threads``, ``proc:conns`` and ``proc:close_wait`` have no standard equivalent and
+are dropped (an event says so) unless ``attach.targets.<name>.metrics`` gives one; the
+``:self`` forms map like the tree forms.
 """
 
 from __future__ import annotations
@@ -53,8 +54,12 @@ def remote_equivalent(spec: str, *, docker: bool = False) -> str | None:
     With ``docker`` (compose), ``proc:threads`` becomes ``docker:pids`` (a container's pids
     cgroup counts its threads); without, it has no equivalent.
     """
+    if spec.startswith("proc:") and spec.endswith(":self"):
+        spec = spec[: -len(":self")]
     if spec in PROC_EQUIVALENTS:
         return PROC_EQUIVALENTS[spec]
+    if spec in ("proc:conns", "proc:close_wait"):
+        return None  # the TCP table of a remote process tree is not ours to read
     if spec == "proc:threads":
         return "docker:pids" if docker else None
     return spec

@@ -94,7 +94,7 @@ def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[Service
         has_prometheus = bool(plan.metrics_url or plan.metrics_path)
         for alias, spec in declared.items():
             mapped = remote_equivalent(spec, docker=True)
-            if spec == "proc:rss" and not has_prometheus:
+            if spec in ("proc:rss", "proc:rss:self") and not has_prometheus:
                 mapped = "docker:memory"
             if mapped is None:
                 plan.dropped[alias] = spec

@@ -122,7 +122,7 @@ def make_plan(scenario: Scenario) -> Plan:
             if target.sample and sample.variants == ():
                 argv = [a for a in argv if a not in ("--variant", "-variant", "{variant}")]
             health = target.health or Health(http=sample.health_path)
-            metrics = {**sample.metrics, **target.metrics}
+            metrics = target.sampled_metrics()
             base = f"http://{LOOPBACK}:{{port}}"
             metrics_url = target.metrics_url or (base + sample.metrics_path
                                                  if sample.metrics_path else None)
@@ -132,8 +132,7 @@ def make_plan(scenario: Scenario) -> Plan:
             assert target.command is not None
             argv = list(target.command) + _option_flags(target.options)
             health = target.health or Health(http=None, tcp=True)
-            metrics = dict(target.metrics) or {"fds": "proc:fds", "rss": "proc:rss",
-                                               "threads": "proc:threads"}
+            metrics = target.sampled_metrics()
             metrics_url, pprof_url, debug_url = target.metrics_url, target.pprof_url, target.debug_url
         argv = [render(a, own, f"{where}.command") for a in argv]
         env = {k: render(v, own, f"{where}.env.{k}") for k, v in target.env.items()}
@@ -204,8 +203,9 @@ class LocalBackend(Backend):
         assert tp_pid is not None
         control = TargetHandle(
             name="toxiproxy", role="control", pid=tp_pid, port=plan.api_port,
-            sources={"fds": ProcSource(tp_pid, "fds"), "rss": ProcSource(tp_pid, "rss"),
-                     "threads": ProcSource(tp_pid, "threads"),
+            sources={"fds": ProcSource(tp_pid, "fds", tree=False),
+                     "rss": ProcSource(tp_pid, "rss", tree=False),
+                     "threads": ProcSource(tp_pid, "threads", tree=False),
                      "goroutines": make_source("prometheus:go_goroutines",
                                                metrics_url=f"{client.url}/metrics")},
         )

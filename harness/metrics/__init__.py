@@ -1,6 +1,16 @@
 """Sampling: metric sources per target and the 1 Hz sampler."""
 
+from harness.metrics._tcp import count_states, parse_tcp_table
+from harness.metrics._tree import ProcessTree
 from harness.metrics.sampler import Sampler
-from harness.metrics.sources import evidence_source, make_source
+from harness.metrics.sources import ProcSource, evidence_source, make_source
 
-__all__ = ["Sampler", "evidence_source", "make_source"]
+__all__ = [
+    "ProcSource",
+    "ProcessTree",
+    "Sampler",
+    "count_states",
+    "evidence_source",
+    "make_source",
+    "parse_tcp_table",
+]

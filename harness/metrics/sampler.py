@@ -3,6 +3,10 @@
 Runs in its own thread, on an absolute schedule (no drift), flushing each row, so a run
 killed at any second leaves every sample taken so far. Keeps only the latest value of
 each series in memory (flat memory over a 24 h soak).
+
+A source summed over a process tree (``proc:fds`` of a master and its workers) also says
+what each process holds: those rows go to ``processes.csv`` (t,target,pid,name,metric,value,
+created at the first such row), so samples.csv keeps one row per series and tick.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from pathlib import Path
 
 from harness.backends import TargetHandle
 from harness.events import EventKind
-from harness.runfolder import SAMPLES_HEADER, EventLog, LineWriter, fmt
+from harness.runfolder import PROCESSES_HEADER, SAMPLES_HEADER, EventLog, LineWriter, fmt
+from harness.typing import ProcessBreakdown
 
 
 class Sampler:
@@ -31,6 +36,7 @@ class Sampler:
         self._handles: dict[str, TargetHandle] = {}
         self._lock = threading.Lock()
         self._writer = LineWriter(run_dir / "samples.csv", SAMPLES_HEADER)
+        self._processes: LineWriter | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.latest: dict[tuple[str, str], float] = {}
@@ -56,10 +62,21 @@ class Sampler:
                 value = source.read()
                 if value is None:
                     continue
-                t = time.time() - self.t0
-                self._writer.write_row((f"{t:.3f}", handle.name, alias, fmt(value)))
+                t = f"{time.time() - self.t0:.3f}"
+                self._writer.write_row((t, handle.name, alias, fmt(value)))
                 self.latest[(handle.name, alias)] = value
+                if isinstance(source, ProcessBreakdown):
+                    self._write_processes(t, handle.name, alias, source)
         self.ticks += 1
+
+    def _write_processes(self, t: str, target: str, alias: str, source: ProcessBreakdown) -> None:
+        rows = source.per_process()
+        if not rows:
+            return
+        if self._processes is None:
+            self._processes = LineWriter(self.run_dir / "processes.csv", PROCESSES_HEADER)
+        for pid, name, value in rows:
+            self._processes.write_row((t, target, pid, name, alias, fmt(value)))
 
     def _loop(self) -> None:
         next_at = time.monotonic()
@@ -81,6 +98,8 @@ class Sampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._writer.close()
+        if self._processes is not None:
+            self._processes.close()
 
     def snapshot_evidence(self, label: str) -> None:
         """Write ``evidence/<label>.<target>.json`` for every target that offers it."""

@@ -1,6 +1,7 @@
 """Metric sources: one number for one target, read once a tick.
 
-``proc:fds|rss|threads`` read /proc of a local process; ``prometheus:<metric>`` scrapes a
+``proc:fds|rss|threads|conns|close_wait`` read a local process and all its descendants
+(``proc:<kind>:self``: the process alone); ``prometheus:<metric>`` scrapes a
 /metrics URL (the sum of every series of that name, or of those matching ``{label="v"}``);
 ``pprof:goroutine`` reads a Go ``/debug/pprof/goroutine`` endpoint. Evidence sources take
 snapshots of what a target is doing: the samples' ``/debug/tasks`` or Go goroutine stacks.
@@ -13,40 +14,45 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.typing import EvidenceSource, MetricSource
+from harness.metrics._tree import TREE_KINDS, TreeReading, tree_for
+from harness.typing import EvidenceSource, MetricSource, ProcessBreakdown
 
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 HTTP_TIMEOUT = 2.0
 
 
 class ProcSource:
-    """Open FDs, resident memory (bytes) or threads of a local process, from /proc."""
+    """Open FDs, resident memory (bytes), threads or TCP connections of a local process tree.
 
-    def __init__(self, pid: int, kind: str) -> None:
+    ``kind`` is one of ``fds``, ``rss``, ``threads`` (summed over the tree), ``conns``
+    (ESTABLISHED) or ``close_wait`` (CLOSE_WAIT: the peer closed, the service never did), each
+    socket counted once however many processes of the tree hold it. With ``tree=False``
+    (``proc:<kind>:self``) only the process ``pid`` itself is read.
+    """
+
+    def __init__(self, pid: int, kind: str, *, tree: bool = True) -> None:
         self.pid = pid
         self.kind = kind
-        self.spec = f"proc:{kind}"
+        self.tree = tree
+        self.spec = f"proc:{kind}" if tree else f"proc:{kind}:self"
+        self._tree = tree_for(pid, descendants=tree)
+        self._tree.want(kind)
+        self._last: TreeReading | None = None
 
     def read(self) -> float | None:
-        base = Path(f"/proc/{self.pid}")
-        try:
-            if self.kind == "fds":
-                return float(len(os.listdir(base / "fd")))
-            if self.kind == "rss":
-                return float(int((base / "statm").read_text().split()[1]) * PAGE_SIZE)
-            if self.kind == "threads":
-                for line in (base / "status").read_text().splitlines():
-                    if line.startswith("Threads:"):
-                        return float(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        return None
+        self._last = reading = self._tree.read(id(self))
+        return None if reading is None else reading.totals.get(self.kind)
+
+    def per_process(self) -> list[tuple[int, str, float]]:
+        """``(pid, name, own value)`` of each process behind the last read (tree mode only)."""
+        if not self.tree or self._last is None:
+            return []
+        return [(p.pid, p.name, p.values[self.kind]) for p in self._last.processes
+                if self.kind in p.values]
 
 
 class _Scrape:
@@ -202,7 +208,10 @@ def make_source(
     if kind == "proc":
         if pid is None:
             raise ValueError(f"{spec}: needs a local process (no pid for this target)")
-        return ProcSource(pid, arg)
+        kind, _, mode = arg.partition(":")
+        if kind not in TREE_KINDS or mode not in ("", "self"):
+            raise ValueError(f"unknown metric source {spec!r}")
+        return ProcSource(pid, kind, tree=mode != "self")
     if kind == "prometheus":
         if not metrics_url:
             raise ValueError(f"{spec}: needs metrics_url")
@@ -219,11 +228,13 @@ def make_source(
 
 
 __all__ = [
+    "TREE_KINDS",
     "DebugTasks",
     "EvidenceSource",
     "MetricSource",
     "PprofGoroutines",
     "ProcSource",
+    "ProcessBreakdown",
     "PrometheusSource",
     "evidence_source",
     "make_source",

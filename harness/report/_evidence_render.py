@@ -7,7 +7,8 @@ understands these keys when present:
   ``baseline_lo``/``baseline_hi`` or ``band`` too; ``limit``/``recovery_limit``: the upper edge.
 - ``slope_per_s`` (or ``slope_per_min``), ``intercept`` (at t = 0 s, or at
   ``intercept_t``), ``window`` ``[start, end]`` (else ``Check.window``): the fitted line.
-- lists of ``{"name", "where", "count"/"delta"/"before"/"after"}``: tasks or stacks that grew.
+- lists of ``{"name", "where", "count"/"delta"/"before"/"after"}``: tasks or stacks that grew;
+  ``processes``: ``{"pid", "name", "first", "last", "growth"}`` per process of a tree.
 """
 
 from __future__ import annotations
@@ -129,14 +130,15 @@ def threshold_level(check: Check) -> float | None:
 
 
 def grew_tables(check: Check) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Evidence lists of task/stack groups (``name``/``where`` + a count), by key."""
+    """Evidence lists of task/stack groups (``name``/``where`` + a count) or of processes
+    (``pid``/``name`` + ``growth``), by key."""
     out: list[tuple[str, list[dict[str, Any]]]] = []
     for key, value in check.evidence.items():
         if (
             isinstance(value, list)
             and value
             and all(isinstance(row, dict) for row in value)
-            and any(k in value[0] for k in ("count", "delta", "after", "grew", "n"))
+            and any(k in value[0] for k in ("count", "delta", "after", "grew", "n", "growth"))
         ):
             out.append((key, value))
     return out

@@ -14,13 +14,22 @@ from harness.scenario._types import Duration
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 METRIC_SOURCE = re.compile(
-    r"^(proc:(fds|rss|threads)"
+    r"^(proc:(fds|rss|threads|conns|close_wait)(:self)?"
     r"|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?"
     r"|pprof:goroutine"
     r"|docker:[a-z_]+)$"
 )
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust")
+# What a ``command:`` target with no ``metrics:`` is sampled for (local backend): its whole
+# process tree, so a master holding none of the connections cannot pass for a quiet service.
+DEFAULT_COMMAND_METRICS = {
+    "fds": "proc:fds",
+    "rss": "proc:rss",
+    "threads": "proc:threads",
+    "conns": "proc:conns",
+    "close_wait": "proc:close_wait",
+}
 
 
 class _Strict(BaseModel):
@@ -90,9 +99,19 @@ class Target(_Strict):
             if not METRIC_SOURCE.match(source):
                 raise ValueError(
                     f"{alias}: unknown metric source {source!r}; use proc:fds, proc:rss, "
-                    "proc:threads, prometheus:<metric>, pprof:goroutine or docker:<stat>"
+                    "proc:threads, proc:conns, proc:close_wait (each also as proc:<kind>:self), "
+                    "prometheus:<metric>, pprof:goroutine or docker:<stat>"
                 )
         return value
+
+    def sampled_metrics(self) -> dict[str, str]:
+        """Alias -> source this target is sampled for: a sample's defaults overridden by
+        ``metrics:``; a command's ``metrics:``, or ``DEFAULT_COMMAND_METRICS`` when it gives none."""
+        if self.sample:
+            from harness.samples import SAMPLES
+
+            return {**SAMPLES[self.sample].metrics, **self.metrics}
+        return dict(self.metrics) or dict(DEFAULT_COMMAND_METRICS)
 
     @model_validator(mode="after")
     def _sample_or_command(self) -> Target:
@@ -189,14 +208,11 @@ class Scenario(_Strict):
         return out
 
     def metric_aliases(self) -> set[str]:
-        """Every metric alias some target declares (samples' defaults included)."""
-        from harness.samples import SAMPLES
-
+        """Every metric alias some target is sampled for (samples' and commands' defaults
+        included)."""
         names: set[str] = set()
         for target in self.all_targets:
-            names |= set(target.metrics)
-            if target.sample:
-                names |= set(SAMPLES[target.sample].metrics)
+            names |= set(target.sampled_metrics())
         return names
 
     @model_validator(mode="after")
