@@ -31,10 +31,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)
 	$(BIN)/harness setup
 
-# What the tests need beyond a run: helm (built with Go, pinned) for the chart validation, and
-# Debian's chromium for the report rendering test (installed when we are root with apt-get).
+# What the tests need beyond a run: helm (built with Go, pinned) for the chart validation,
+# Debian's chromium for the report rendering test, and Debian's nginx and redis-server as
+# third-party targets of the fault-client tests (installed when we are root with apt-get).
 setup-test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh --install-helm
+	scripts/third-party-servers.sh
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Debian's chromium for the report rendering test..."; \

@@ -3,8 +3,14 @@
 ``LocustRun`` starts Locust headless as child processes (standalone, or Locust's own master
 and workers), feeds it the phase plan, and collects per-second HDR latency windows into the
 run folder. Nothing here imports Locust: that happens only inside the Locust processes.
+
+For user classes (your own locustfile, or the bundled ones in ``harness.load.users``)::
+
+    from harness.load import option
+    path = option("path", "/")      # the scenario's load.options["path"], or "/" without it
 """
 
+from harness.load._options import option
 from harness.load._plan import (
     InPhase,
     PlanPhase,
@@ -49,6 +55,7 @@ __all__ = [
     "encode_plan",
     "encode_windows",
     "new_histogram",
+    "option",
     "phase_at",
     "plan_from_scenario",
     "to_micros",

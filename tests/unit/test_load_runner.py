@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.load import LocustRun, decode_plan, write_locustfile
+from harness.load import LocustRun, decode_plan, option, write_locustfile
 from harness.scenario import scenario_from_dict
 
 
@@ -60,6 +60,19 @@ def test_environment_carries_plan_paths_and_options(tmp_path: Path) -> None:
     assert env["HARNESS_RUN_DIR"] == str(tmp_path.resolve())
     assert float(env["HARNESS_T0"]) == 123.5
     assert json.loads(env["HARNESS_LOAD_OPTIONS"]) == {"path": "/api/item/9"}
+
+
+def test_public_option_reads_what_the_run_passes(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``harness.load.option`` sees load.options as the run passes them, else the default."""
+    monkeypatch.delenv("HARNESS_LOAD_OPTIONS", raising=False)
+    assert option("path", "/") == "/"
+    run = LocustRun(scenario(options={"path": "/big", "every": 2.5}), "http://127.0.0.1:1",
+                    tmp_path, t0=0.0)
+    monkeypatch.setenv("HARNESS_LOAD_OPTIONS", run._env()["HARNESS_LOAD_OPTIONS"])
+    assert option("path", "/") == "/big"
+    assert option("every", 1.0) == 2.5
+    assert option("missing", 7) == 7
 
 
 def test_locust_runs_headless_without_web_ui_or_error_exit_code(tmp_path: Path) -> None:

@@ -10,24 +10,14 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, task
 
 from harness.load._options import option
+from harness.load.users._abandon import abandon
 
 __all__ = ["GatewayUser", "GoLeaksUser", "HttpApiUser"]
 
 _COUNTER = itertools.count()
-# Stream sockets whose peer "vanished": kept open and silent until Locust quits, because a
-# closed socket sends a FIN that still reaches the server through Toxiproxy.
-_ABANDONED: list[socket.socket] = []
-
-
-def _close_abandoned(**_: Any) -> None:
-    while _ABANDONED:
-        _ABANDONED.pop().close()
-
-
-events.quitting.add_listener(_close_abandoned)  # type: ignore[no-untyped-call]
 
 
 class HttpApiUser(FastHttpUser):
@@ -114,7 +104,7 @@ class GoLeaksUser(FastHttpUser):
             error = exc
         elapsed_ms = (time.perf_counter() - start) * 1000
         if isinstance(error, TimeoutError):
-            _ABANDONED.append(sock)  # the peer vanished: no FIN ever reaches the server
+            abandon(sock)  # the peer vanished: no FIN ever reaches the server
         else:
             reader.close()
             sock.close()

@@ -22,7 +22,6 @@ reported through ``environment.events.request`` so the latency windows see it.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
 from typing import Any
@@ -30,9 +29,10 @@ from urllib.parse import urlsplit
 
 import gevent
 import websocket
-from locust import FastHttpUser, User, constant, events, task
+from locust import FastHttpUser, User, constant, task
 
 from harness.load._options import option
+from harness.load.users._abandon import abandon
 
 __all__ = [
     "IngestUser",
@@ -43,21 +43,7 @@ __all__ = [
     "WebSocketStreamUser",
 ]
 
-# Sockets of abandoned connections: referenced so the GC does not close them; closed only
-# when Locust stops (a vanished peer's socket outlives every user that made it).
-_ABANDONED: list[socket.socket] = []
 MAX_UNANSWERED = 10_000  # jobs a producer remembers while waiting for their replies
-
-
-def _close_abandoned(**_: Any) -> None:
-    while _ABANDONED:
-        with contextlib.suppress(OSError):
-            _ABANDONED.pop().close()
-
-
-_hooks: Any = events  # locust's event hooks are untyped
-_hooks.test_stop.add_listener(_close_abandoned)
-_hooks.quitting.add_listener(_close_abandoned)
 
 
 def _address(host: str | None) -> tuple[str, int]:
@@ -147,9 +133,9 @@ class StalledStreamUser(WebSocketStreamUser):
 
     def give_up(self) -> None:
         if self.raw is not None:
-            _ABANDONED.append(self.raw)  # no close, no FIN: the peer just went away
+            abandon(self.raw)  # no close, no FIN: the peer just went away
         if self.ws is not None and self.ws.sock is not None:
-            _ABANDONED.append(self.ws.sock)
+            abandon(self.ws.sock)
         self.ws = self.raw = None
 
 
