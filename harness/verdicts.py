@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_OK
 
@@ -28,58 +27,58 @@ CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "ru
 Category = Literal["target", "tool", "run"]
 
 
-class Check(BaseModel):
-    """One threshold judged against one series, with the evidence for the verdict."""
-
-    name: str = Field(description="stable id, e.g. 'tasks.growth[gateway]'")
-    metric: str
-    target: str | None = None
-    kind: CheckKind
-    verdict: Verdict
-    observed: float | None = None
-    threshold: float | None = None
-    unit: str = ""
-    detail: str = ""
-    category: Category = "target"
-    phases: list[str] = Field(default_factory=list)
-    window: tuple[float, float] | None = None
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict in (Verdict.FAIL, Verdict.ERROR)
-
-
-@dataclass(frozen=True)
-class CheckHead:
+class CheckHead(BaseModel):
     """A check before it is judged: the fields every outcome of it shares.
 
     ``head.judged(verdict, detail=..., observed=...)`` is the Check; one head serves the
     error, pass and fail outcomes of the same check, so they cannot drift apart.
     """
 
-    name: str
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="stable id, e.g. 'tasks.growth[gateway]'")
     metric: str
-    kind: CheckKind
     target: str | None = None
+    kind: CheckKind
     threshold: float | None = None
     unit: str = ""
     category: Category = "target"
-    phases: tuple[str, ...] = ()
+    phases: list[str] = Field(default_factory=list)
     window: tuple[float, float] | None = None
+
+    def but(self, **changes: Any) -> CheckHead:
+        """This head with some fields changed (e.g. the window once it is known)."""
+        return self.model_copy(update=changes)
 
     def judged(
         self, verdict: Verdict, *, detail: str = "", observed: float | None = None,
         threshold: float | None = None, unit: str | None = None,
         window: tuple[float, float] | None = None, evidence: dict[str, Any] | None = None,
     ) -> Check:
-        return Check(
-            name=self.name, metric=self.metric, target=self.target, kind=self.kind,
-            verdict=verdict, observed=observed,
-            threshold=self.threshold if threshold is None else threshold,
-            unit=self.unit if unit is None else unit, detail=detail, category=self.category,
-            phases=list(self.phases), window=window or self.window, evidence=evidence or {},
-        )
+        fields = self.model_dump()
+        fields.update(verdict=verdict, observed=observed, detail=detail, evidence=evidence or {})
+        if threshold is not None:
+            fields["threshold"] = threshold
+        if unit is not None:
+            fields["unit"] = unit
+        if window is not None:
+            fields["window"] = window
+        return Check(**fields)
+
+
+class Check(CheckHead):
+    """One threshold judged against one series, with the evidence for the verdict."""
+
+    model_config = ConfigDict(frozen=False)
+
+    verdict: Verdict
+    observed: float | None = None
+    detail: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in (Verdict.FAIL, Verdict.ERROR)
 
 
 RunStatus = Literal["running", "completed", "interrupted", "target_crashed", "error"]

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 from harness.runfolder import RunRecord
-from harness.scenario import Scenario, Threshold
+from harness.scenario import RESERVED_TARGETS, Scenario, Threshold
+from harness.verdicts import Category
 
-Category = Literal["target", "tool", "run"]
-CONTROL_TARGETS = ("toxiproxy", "locust")
-UNITS = {
-    "tasks": "tasks",
-    "goroutines": "goroutines",
-    "fds": "fds",
-    "threads": "threads",
-    "rss": "bytes",
-    "conns": "connections",
-    "close_wait": "connections",
-}
+CONTROL_TARGETS = RESERVED_TARGETS  # sampled as tools (category "tool"), never as targets
+# the unit a metric alias is counted in, where it is not the alias itself
+UNITS = {"rss": "bytes", "conns": "connections", "close_wait": "connections"}
 
 
 def unit_of(alias: str) -> str:

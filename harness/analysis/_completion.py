@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from harness.analysis._common import num
@@ -34,7 +33,7 @@ def completed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) 
         "run_end": bool(ended), "t_end": ran_for,
     }
     base = CheckHead(name="run.completed", metric="run", kind="run", category="run",
-                     threshold=scenario.duration, unit="s", phases=tuple(planned))
+                     threshold=scenario.duration, unit="s", phases=list(planned))
     problems: list[str] = []
     if interrupted:
         first = interrupted[0]
@@ -73,7 +72,7 @@ def alive_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> 
         t = float(exit_event.get("t", 0.0))
         phase = _phase_at(t, spans)
         code = exit_event.get("returncode")
-        at_phase = replace(base, phases=(phase,) if phase else ())
+        at_phase = base.but(phases=[phase] if phase else [])
         checks.append(at_phase.judged(
             Verdict.FAIL, observed=t, unit="s",
             detail=(f"target {target.name!r} exited with code {code} at t={num(t)}s"

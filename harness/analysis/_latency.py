@@ -8,7 +8,6 @@ read once for all phases: a 24 h run has 86,400 windows, summed as numpy counts 
 from __future__ import annotations
 
 import bisect
-from dataclasses import replace
 
 import numpy as np
 
@@ -89,7 +88,7 @@ def latency_checks(
     out: list[Check] = []
     for name in names:
         head = CheckHead(name=f"{key}[{name}]", metric=key, kind="latency",
-                         threshold=threshold.max, unit="ms", phases=(name,))
+                         threshold=threshold.max, unit="ms", phases=[name])
         if name in missing:
             out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
             continue
@@ -97,7 +96,7 @@ def latency_checks(
         hist = hists[name]
         count = int(hist.get_total_count())
         mask = _window_mask(run, span, threshold.ignore_first)
-        head = replace(head, window=(max(span.start, threshold.ignore_first), span.end))
+        head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
         if count == 0:
             out.append(_fallback(head, run, key, pct, name, mask, threshold.max))
             continue
@@ -155,7 +154,7 @@ def error_ratio_checks(
     out: list[Check] = []
     for name in names:
         head = CheckHead(name=f"error_ratio[{name}]", metric="error_ratio", kind="error_ratio",
-                         threshold=threshold.max, unit="ratio", phases=(name,))
+                         threshold=threshold.max, unit="ratio", phases=[name])
         if name in missing:
             out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
             continue
@@ -163,7 +162,7 @@ def error_ratio_checks(
         mask = _window_mask(run, span, threshold.ignore_first)
         requests = float(np.nansum(run.latency.requests[mask]))
         failures = float(np.nansum(run.latency.failures[mask]))
-        head = replace(head, window=(max(span.start, threshold.ignore_first), span.end))
+        head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
         if requests <= 0:
             out.append(head.judged(Verdict.ERROR,
                                    detail=f"no requests recorded in phase {name!r}."))

@@ -22,7 +22,7 @@ def level_check(
     ran, missing = covered(names, spans)
     base = CheckHead(name=f"{key}.{bound}[{ref.name}]", metric=key, target=ref.name,
                      kind="level", threshold=limit, unit=unit_of(key), category=ref.category,
-                     phases=tuple(names))
+                     phases=list(names))
     series = run.series.get((ref.name, key))
     if not ran:
         return base.judged(Verdict.ERROR, detail=f"none of the phases {names} ran.")

@@ -48,7 +48,7 @@ def recovery_check(
     first = scenario.phases[0].name
     base = CheckHead(name=f"{key}.recovery[{ref.name}]", metric=key, target=ref.name,
                      kind="recovery", unit=unit_of(key), category=ref.category,
-                     phases=(first, recovery) if recovery else (first,))
+                     phases=[first, recovery] if recovery else [first])
     if recovery is None:
         return base.judged(Verdict.SKIP,
                      detail="no recovery phase in the scenario (a phase with users: 0 and no "

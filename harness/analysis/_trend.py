@@ -27,6 +27,7 @@ class _Data:
         self, run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
         threshold: Threshold, ref: TargetRef,
     ) -> None:
+        self.run, self.key, self.threshold, self.ref = run, key, threshold, ref
         self.names = threshold.phases or default_growth_phases(scenario)
         self.ran, self.missing = covered(self.names, spans)
         self.t = np.empty(0)
@@ -57,9 +58,10 @@ class _Data:
 
 
 def _base_evidence(data: _Data, result: Trend, interval: float) -> dict[str, Any]:
+    """The trend's numbers, and for a target what grew: task groups, processes of its tree."""
     first = float(np.median(data.v[: max(1, result.window)]))
     last = float(np.median(data.v[-max(1, result.window):]))
-    return {
+    evidence: dict[str, Any] = {
         "p_value": result.p_value,
         "mann_kendall_s": result.s,
         "z": result.z,
@@ -74,6 +76,12 @@ def _base_evidence(data: _Data, result: Trend, interval: float) -> dict[str, Any
         "level_first": first,
         "level_last": last,
     }
+    if data.ref.category == "target":
+        evidence.update(what_grew(data.run, data.ref.name, "baseline", "peak",
+                                  data.threshold.ignore_tasks))
+        evidence.update(which_process_grew(data.run, data.ref.name, data.key, float(data.t[0]),
+                                           float(data.t[-1])))
+    return evidence
 
 
 def _verdict(slope: float, limit: float, p: float, alpha: float) -> Verdict:
@@ -98,7 +106,7 @@ def _base_fields(
 ) -> CheckHead:
     """The fields every growth check shares, judged or not."""
     return CheckHead(name=name, metric=key, target=ref.name, kind="growth", threshold=limit,
-                     unit=unit, category=ref.category, phases=tuple(data.names))
+                     unit=unit, category=ref.category, phases=list(data.names))
 
 
 def _judged(
@@ -126,10 +134,6 @@ def growth_check(
     verdict = _verdict(per_min, limit_per_min, result.p_value, threshold.alpha)
     evidence = _base_evidence(data, result, scenario.sample_interval)
     evidence["slope_per_min"] = per_min
-    if ref.category == "target":
-        evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
-        evidence.update(which_process_grew(run, ref.name, key, float(data.t[0]),
-                                           float(data.t[-1])))
     detail = (
         f"{key} of {ref.name} changed {num(per_min)} {unit} over {', '.join(data.names)}"
         f"{data.note} ({num(evidence['level_first'])} -> {num(evidence['level_last'])}, "
@@ -162,10 +166,6 @@ def growth_per_1k_check(
     verdict = _verdict(per_1k, limit, result.p_value, threshold.alpha)
     evidence = _base_evidence(data, result, scenario.sample_interval)
     evidence.update(slope_per_1k_requests=per_1k, requests_served=served)
-    if ref.category == "target":
-        evidence.update(what_grew(run, ref.name, "baseline", "peak", threshold.ignore_tasks))
-        evidence.update(which_process_grew(run, ref.name, key, float(data.t[0]),
-                                           float(data.t[-1])))
     detail = (
         f"{key} of {ref.name} changed {num(per_1k)} {unit} over "
         f"{', '.join(data.names)}{data.note} "

@@ -22,14 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from harness._process import wait_until
-from harness.backends._base import (
-    Backend,
-    BackendContext,
-    ProcessExit,
-    TargetHandle,
-    TargetPlan,
-    Topology,
-)
+from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, ToxiproxyError
 from harness.events import EventKind

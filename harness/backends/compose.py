@@ -21,14 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness._process import Role, wait_until
-from harness.backends._base import (
-    Backend,
-    BackendContext,
-    ProcessExit,
-    TargetHandle,
-    TargetPlan,
-    Topology,
-)
+from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
 from harness.backends._docker import (
     DOCKER_STATS,
     ContainerLike,

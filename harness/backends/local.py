@@ -18,14 +18,7 @@ import requests
 
 from harness._ports import LOOPBACK, PortAllocator
 from harness._process import ManagedProcess, wait_until
-from harness.backends._base import (
-    Backend,
-    BackendContext,
-    ProcessExit,
-    TargetHandle,
-    TargetPlan,
-    Topology,
-)
+from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import (
     EnvironmentFailure,

@@ -30,7 +30,7 @@ from harness.report._timeline import (
     mark_faults,
     shade_phases,
 )
-from harness.runfolder import RunRecord
+from harness.runfolder import LatencyTable, RunRecord
 from harness.scenario import RESERVED_TARGETS
 from harness.verdicts import Check
 
@@ -162,13 +162,19 @@ def _legend(ax: Axes) -> None:
                   bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0, frameon=False)
 
 
+def _latency_backdrop(ctx: ChartContext, ax: Axes, details: bool) -> LatencyTable | None:
+    """Phases and faults behind a latency chart; the windows, or None (and a note) if none."""
+    ctx.backdrop(ax, labels=details)
+    if not len(ctx.run.latency.t):
+        _no_data(ax)
+        return None
+    return ctx.run.latency
+
+
 def draw_latency(ctx: ChartContext, ax: Axes, details: bool = True) -> None:
     """P99 per window (P50 and P95 faint), with the latency limits over their phases."""
-    lat = ctx.run.latency
-    ctx.backdrop(ax, labels=details)
-    if not len(lat.t):
-        _no_data(ax)
-    else:
+    lat = _latency_backdrop(ctx, ax, details)
+    if lat is not None:
         for name, values, style in (
             ("P50", lat.p50_ms, {"color": colour(4), "lw": 0.8, "alpha": 0.5}),
             ("P95", lat.p95_ms, {"color": colour(1), "lw": 0.8, "alpha": 0.5}),
@@ -182,17 +188,14 @@ def draw_latency(ctx: ChartContext, ax: Axes, details: bool = True) -> None:
                 if check.kind == "latency" and level is not None:
                     _hline(ctx, ax, check, level, f"limit {check.name}")
     ax.set_ylabel("latency per 1 s window (ms)")
-    if len(lat.t):
+    if lat is not None:
         _legend(ax)
 
 
 def draw_throughput(ctx: ChartContext, ax: Axes, details: bool = True) -> None:
     """Requests per second and failed requests per second."""
-    lat = ctx.run.latency
-    ctx.backdrop(ax, labels=details)
-    if not len(lat.t):
-        _no_data(ax)
-    else:
+    lat = _latency_backdrop(ctx, ax, details)
+    if lat is not None:
         step = float(np.median(np.diff(lat.t))) if len(lat.t) > 1 else 1.0
         step = step if step > 0 else 1.0
         t, v = envelope(lat.t, lat.requests / step)

@@ -98,17 +98,9 @@ func (s *server) item(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	if resp.StatusCode != http.StatusOK {
-		http.Error(w, "upstream answered "+resp.Status, http.StatusBadGateway)
-		return
+	if relayItem(w, resp) {
+		resp.Body.Close() // only on success: every early return above leaks the body
 	}
-	var item map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&item); err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	resp.Body.Close()
-	writeJSON(w, item)
 }
 
 func (s *server) itemFixed(w http.ResponseWriter, url string) {
@@ -119,16 +111,23 @@ func (s *server) itemFixed(w http.ResponseWriter, url string) {
 	}
 	defer resp.Body.Close()
 	defer io.Copy(io.Discard, resp.Body) //nolint:errcheck // drain so the conn is reused
+	relayItem(w, resp)
+}
+
+// relayItem writes the upstream's JSON item, or a 502 when the upstream failed; it reports
+// whether it got that far. Closing the body is the caller's business (that is the leak).
+func relayItem(w http.ResponseWriter, resp *http.Response) bool {
 	if resp.StatusCode != http.StatusOK {
 		http.Error(w, "upstream answered "+resp.Status, http.StatusBadGateway)
-		return
+		return false
 	}
 	var item map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&item); err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
+		return false
 	}
 	writeJSON(w, item)
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
