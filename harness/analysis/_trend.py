@@ -7,6 +7,7 @@ plateaus (busy, not leaky), the test guards against noise.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -101,12 +102,17 @@ def _reason(slope: float, limit: float, p: float, alpha: float, unit: str) -> st
 
 
 
-def _base_fields(
-    data: _Data, name: str, key: str, ref: TargetRef, limit: float, unit: str
-) -> CheckHead:
-    """The fields every growth check shares, judged or not."""
-    return CheckHead(name=name, metric=key, target=ref.name, kind="growth", threshold=limit,
-                     unit=unit, category=ref.category, phases=list(data.names))
+def _base_fields(data: _Data, check: str, limit: float, per: str) -> CheckHead:
+    """The fields every growth check shares, judged or not: ``<key>.<check>[<target>]``."""
+    return CheckHead(name=f"{data.key}.{check}[{data.ref.name}]", metric=data.key,
+                     target=data.ref.name, kind="growth", threshold=limit,
+                     unit=f"{unit_of(data.key)}/{per}", category=data.ref.category,
+                     phases=list(data.names))
+
+
+def _unjudged(base: CheckHead, data: _Data) -> Check:
+    """No verdict: too few samples, or no samples at all (never a PASS)."""
+    return base.judged(Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
 
 
 def _judged(
@@ -119,28 +125,48 @@ def _judged(
     return base.judged(verdict, observed=observed, detail=detail,
                        window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
 
+
+def _judge_trend(
+    base: CheckHead, data: _Data, result: Trend, scale: float, slope_key: str,
+    interval: float, extra: dict[str, Any],
+) -> Check:
+    """The verdict on a trend: its slope (per ``scale`` units of x) against the limit."""
+    slope = result.slope * scale
+    limit = base.threshold if base.threshold is not None else math.inf
+    verdict = _verdict(slope, limit, result.p_value, data.threshold.alpha)
+    evidence = _base_evidence(data, result, interval)
+    evidence[slope_key] = slope
+    evidence.update(extra)
+    if "requests_served" in extra:
+        context = f"{num(extra['requests_served'])} requests served"
+    else:
+        medians = "" if result.window == 1 else f" of {result.window}-sample medians"
+        context = (f"{num(evidence['level_first'])} -> {num(evidence['level_last'])}, "
+                   f"{result.n} points{medians}")
+    detail = (f"{data.key} of {data.ref.name} changed {num(slope)} {base.unit} over "
+              f"{', '.join(data.names)}{data.note} ({context}): "
+              f"{_reason(slope, limit, result.p_value, data.threshold.alpha, base.unit)}.")
+    return _judged(base, verdict, slope, detail, data, evidence)
+
+
 def growth_check(
     run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit_per_min: float,
 ) -> Check:
     """``<key>.growth[<target>]``: Theil-Sen slope per minute + Hamed-Rao Mann-Kendall."""
     data = _Data(run, scenario, spans, key, threshold, ref)
-    unit = f"{unit_of(key)}/min"
-    base = _base_fields(data, f"{key}.growth[{ref.name}]", key, ref, limit_per_min, unit)
+    base = _base_fields(data, "growth", limit_per_min, "min")
     if data.problem:
-        return base.judged(Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
-    result = trend(data.t, data.v)
-    per_min = result.slope * 60.0
-    verdict = _verdict(per_min, limit_per_min, result.p_value, threshold.alpha)
-    evidence = _base_evidence(data, result, scenario.sample_interval)
-    evidence["slope_per_min"] = per_min
-    detail = (
-        f"{key} of {ref.name} changed {num(per_min)} {unit} over {', '.join(data.names)}"
-        f"{data.note} ({num(evidence['level_first'])} -> {num(evidence['level_last'])}, "
-        f"{result.n} points{'' if result.window == 1 else f' of {result.window}-sample medians'}"
-        f"): {_reason(per_min, limit_per_min, result.p_value, threshold.alpha, unit)}."
-    )
-    return _judged(base, verdict, per_min, detail, data, evidence)
+        return _unjudged(base, data)
+    return _judge_trend(base, data, trend(data.t, data.v), 60.0, "slope_per_min",
+                        scenario.sample_interval, {})
+
+
+def _requests_served_by(run: RunRecord, t: np.ndarray) -> np.ndarray:
+    """Cumulative requests served at each time of ``t`` (from the latency windows)."""
+    lat = run.latency
+    cumulative = np.cumsum(np.nan_to_num(lat.requests, nan=0.0))
+    return np.interp(t, lat.t, cumulative, left=0.0) if len(lat.t) else np.zeros(len(t))
 
 
 def growth_per_1k_check(
@@ -149,27 +175,13 @@ def growth_per_1k_check(
 ) -> Check:
     """``<key>.growth_per_1k[<target>]``: slope against cumulative requests served."""
     data = _Data(run, scenario, spans, key, threshold, ref)
-    unit = f"{unit_of(key)}/1k requests"
-    base = _base_fields(data, f"{key}.growth_per_1k[{ref.name}]", key, ref, limit, unit)
+    x = _requests_served_by(run, data.t)
+    base = _base_fields(data, "growth_per_1k", limit, "1k requests")
     if data.problem:
-        return base.judged(Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
-    lat = run.latency
-    requests = np.nan_to_num(lat.requests, nan=0.0)
-    cumulative = np.cumsum(requests)
-    x = np.interp(data.t, lat.t, cumulative, left=0.0) if len(lat.t) else np.zeros(len(data.t))
+        return _unjudged(base, data)
     served = float(x[-1] - x[0]) if len(x) else 0.0
     if served <= 0:
         return base.judged(Verdict.ERROR,
                      detail=f"cannot judge growth per request: no requests served in {data.names}.")
-    result = trend(x, data.v)
-    per_1k = result.slope * 1000.0
-    verdict = _verdict(per_1k, limit, result.p_value, threshold.alpha)
-    evidence = _base_evidence(data, result, scenario.sample_interval)
-    evidence.update(slope_per_1k_requests=per_1k, requests_served=served)
-    detail = (
-        f"{key} of {ref.name} changed {num(per_1k)} {unit} over "
-        f"{', '.join(data.names)}{data.note} "
-        f"({num(served)} requests served): "
-        f"{_reason(per_1k, limit, result.p_value, threshold.alpha, unit)}."
-    )
-    return _judged(base, verdict, per_1k, detail, data, evidence)
+    return _judge_trend(base, data, trend(x, data.v), 1000.0, "slope_per_1k_requests",
+                        scenario.sample_interval, {"requests_served": served})
