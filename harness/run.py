@@ -25,11 +25,11 @@ from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
 from harness.backends import RunContext, Topology, make_backend
 from harness.backends._base import Backend, TargetHandle
-from harness.errors import EnvironmentFailure, HarnessError, InputError
+from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.runfolder import EventLog, write_json_atomic
-from harness.scenario import Scenario
+from harness.scenario import Scenario, path_problems
 from harness.verdicts import Summary
 
 POLL = 0.2
@@ -89,6 +89,9 @@ class Run:
         self.scenario = scenario
         self.options = options
         # preflight: everything that can be checked is checked before anything starts
+        problems = path_problems(scenario, targets=options.backend == "local")
+        if problems:
+            raise ScenarioError(f"scenario {scenario.name!r}", problems)
         self.backend = make_backend(options.backend, scenario)
         self.run_dir = new_run_dir(scenario, options)
         # every child inherits this: tests (and people) can find anything a run left behind

@@ -3,6 +3,7 @@
 from harness.scenario._faults import FAULT_TYPES, TOXIC_ATTRIBUTES, Fault
 from harness.scenario._load import apply_set, load_scenario, resolve_path, scenario_from_dict
 from harness.scenario._model import Health, Load, Phase, Proxy, Scenario, Target
+from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
 from harness.scenario._thresholds import Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
 
@@ -21,8 +22,11 @@ __all__ = [
     "format_duration",
     "is_latency_key",
     "load_scenario",
+    "locustfile_is_path",
     "parse_duration",
     "parse_fraction",
+    "path_problems",
     "resolve_path",
+    "resolve_paths",
     "scenario_from_dict",
 ]
