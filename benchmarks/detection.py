@@ -33,9 +33,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness._finish import scenario_of  # noqa: E402
 from harness.analysis import analyze  # noqa: E402
-from harness.runfolder import LatencyTable, RunData, Series, load_run, phase_spans  # noqa: E402
+from harness.runfolder import (  # noqa: E402
+    LatencyTable,
+    RunRecord,
+    Series,
+    load_run,
+    phase_spans,
+    scenario_of,
+)
 from harness.verdicts import Verdict  # noqa: E402
 from tests.e2e.test_detection_matrix import LEAKS, matrix_scenarios, scale_for  # noqa: E402
 
@@ -51,7 +57,7 @@ class Result:
     decided_by: str = ""
 
 
-def truncate(run: RunData, cut: float) -> RunData:
+def truncate(run: RunRecord, cut: float) -> RunRecord:
     """The run folder as it was at ``cut`` seconds (what a live judge would have seen)."""
     series = {k: Series(s.target, s.metric, s.t[s.t <= cut], s.v[s.t <= cut])
               for k, s in run.series.items()}
@@ -61,7 +67,7 @@ def truncate(run: RunData, cut: float) -> RunData:
                              for f in dataclasses.fields(LatencyTable)))
     events = [e for e in run.events if float(e.get("t", 0)) <= cut]
     manifest = {**run.manifest, "status": "running"}
-    return RunData(path=run.path, manifest=manifest, events=events, series=series,
+    return RunRecord(path=run.path, manifest=manifest, events=events, series=series,
                    latency=latency, phases=phase_spans(events))
 
 

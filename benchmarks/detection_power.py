@@ -20,7 +20,7 @@ import time
 import numpy as np
 from scipy.signal import lfilter
 
-from harness.analysis._stats import trend
+from harness.analysis import trend
 
 ALPHA = 0.01
 HOUR = 3600

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.report._synthetic import SyntheticRun, write_synthetic_run  # noqa: E402
+from harness.testing import SyntheticRun, write_synthetic_run  # noqa: E402
 
 TARGET_S = 20.0
 # The rendering alone (summary.json already there): load_run + write_reports, no analysis.

@@ -35,9 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness._ports import free_port  # noqa: E402
-from harness._process import ManagedProcess, wait_until  # noqa: E402
 from harness.runfolder import read_latency  # noqa: E402
+from harness.testing import (  # noqa: E402
+    ManagedProcess,
+    free_port,
+    wait_until,
+)
 
 BARE_LOCUSTFILE = "from harness.load.users import HttpApiUser  # noqa: F401\n"
 SPAWN_RATE = 100

@@ -7,28 +7,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness.errors import RunDirError, ScenarioError
-from harness.runfolder import RunData, load_run
-from harness.scenario import Scenario, scenario_from_dict
+from harness.runfolder import RunRecord, load_run, scenario_of
+from harness.scenario import Scenario
 from harness.verdicts import Check, Summary, Verdict, overall_verdict
 
 
-def scenario_of(run_dir: Path) -> Scenario:
-    """The scenario as run, from ``scenario.yaml`` in the run folder."""
-    path = run_dir / "scenario.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RunDirError(f"{path}: cannot read the scenario of this run ({exc})") from exc
-    try:
-        return scenario_from_dict(raw, source=str(path))
-    except ScenarioError as exc:
-        raise RunDirError(f"{path}: the scenario of this run no longer validates:\n{exc}") from exc
-
-
-def _analysis_checks(run: RunData, scenario: Scenario) -> list[Check]:
+def _analysis_checks(run: RunRecord, scenario: Scenario) -> list[Check]:
     try:
         from harness.analysis import analyze
 
@@ -39,7 +23,7 @@ def _analysis_checks(run: RunData, scenario: Scenario) -> list[Check]:
                       verdict=Verdict.ERROR, detail=f"the analysis failed: {exc!r}")]
 
 
-def build_summary(run: RunData, scenario: Scenario, checks: list[Check]) -> Summary:
+def build_summary(run: RunRecord, scenario: Scenario, checks: list[Check]) -> Summary:
     """The summary of a run folder's manifest and checks."""
     manifest: dict[str, Any] = run.manifest
     status = manifest.get("status", "running")

@@ -15,9 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
+
+Role = Literal["target", "control", "load"]  # who a process is in the run
 
 _PR_SET_PDEATHSIG = 1
 
@@ -40,7 +42,7 @@ class ManagedProcess:
         log_dir: Path,
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
-        role: str = "target",
+        role: Role = "target",
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -114,11 +116,11 @@ class ManagedProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_until(predicate: object, timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``predicate()`` until it is true or ``timeout`` s passed."""
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate()`` until it is true or ``timeout`` s passed: the one polling helper."""
     deadline = time.monotonic() + timeout
     while True:
-        if callable(predicate) and predicate():
+        if predicate():
             return True
         if time.monotonic() >= deadline:
             return False

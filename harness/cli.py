@@ -150,7 +150,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_list(_: argparse.Namespace) -> int:
     from harness.samples import SAMPLES
-    from harness.scenario._load import SCENARIO_DIRS
+    from harness.scenario import SCENARIO_DIRS
 
     print("samples:")
     for sample in sorted(SAMPLES.values(), key=lambda s: s.name):

@@ -13,7 +13,10 @@ import os
 import platform
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +24,21 @@ import yaml
 
 from harness import __version__
 from harness._finish import finish
+from harness._process import wait_until
 from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
-from harness.backends import RunContext, Topology, make_backend
-from harness.backends._base import Backend, TargetHandle
+from harness.backends import Backend, BackendContext, TargetHandle, Topology, make_backend
 from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError
+from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.runfolder import EventLog, write_json_atomic
-from harness.scenario import Scenario, path_problems
-from harness.verdicts import Summary
+from harness.scenario import Phase, Scenario, path_problems
+from harness.typing import LoadRunner
+from harness.verdicts import RunStatus, Summary
+
+# (scenario, host URL, run folder, t0) -> the load runner: Locust, or a fake in unit tests
+LoadFactory = Callable[[Scenario, str, Path, float], LoadRunner]
 
 POLL = 0.2
 LOCUST_READY_TIMEOUT = 60.0
@@ -76,23 +84,43 @@ def _versions(backend: Backend) -> dict[str, str]:
     # never import locust here: it monkey-patches the whole process with gevent
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         versions["locust"] = importlib.metadata.version("locust")
-    plan = getattr(backend, "plan", None)
-    if plan is not None and getattr(plan, "toxiproxy", None) is not None:
-        versions["toxiproxy"] = plan.toxiproxy.version
+    versions.update(backend.versions())
     return versions
 
 
-class Run:
-    """The state of one run; ``execute()`` drives it start to finish."""
+def _locust(scenario: Scenario, host_url: str, run_dir: Path, t0: float) -> LoadRunner:
+    from harness.load import LocustRun  # only when a real run needs it
 
-    def __init__(self, scenario: Scenario, options: RunOptions) -> None:
+    return LocustRun(scenario, host_url, run_dir, t0)
+
+
+@dataclass(frozen=True)
+class AppliedFault:
+    """A fault in force during a phase: what to log when it ends, and how to undo it."""
+
+    label: str  # the toxic's name, or container-<action>-<target>
+    fields: dict[str, Any]  # the fault_removed event's fields
+    undo: Callable[[], None]
+
+
+class Run:
+    """The state of one run; ``execute()`` drives it start to finish.
+
+    ``backend`` and ``load`` default to the one ``options.backend`` names and to Locust;
+    unit tests pass ``harness.testing.FakeBackend`` and ``FakeLoad`` instead.
+    """
+
+    def __init__(self, scenario: Scenario, options: RunOptions, *,
+                 backend: Backend | None = None, load: LoadFactory | None = None) -> None:
         self.scenario = scenario
         self.options = options
         # preflight: everything that can be checked is checked before anything starts
-        problems = path_problems(scenario, targets=options.backend == "local")
+        # the files the scenario names (the targets' only when the local backend starts them)
+        problems = path_problems(scenario, targets=backend is None and options.backend == "local")
         if problems:
             raise ScenarioError(f"scenario {scenario.name!r}", problems)
-        self.backend = make_backend(options.backend, scenario)
+        self.backend = backend if backend is not None else make_backend(options.backend, scenario)
+        self._load_factory: LoadFactory = load or _locust
         self.run_dir = new_run_dir(scenario, options)
         # every child inherits this: tests (and people) can find anything a run left behind
         os.environ["HARNESS_RUN_ID"] = str(self.run_dir.resolve())
@@ -119,14 +147,14 @@ class Run:
             encoding="utf-8")
         self._save_manifest()
         self.sampler: Sampler | None = None
-        self.locust: Any = None
+        self.locust: LoadRunner | None = None
         self.topology: Topology | None = None
         self.progress = Progress(scenario.name, quiet=options.quiet, live=options.live)
 
     def _save_manifest(self) -> None:
         write_json_atomic(self.run_dir / "run.json", self.manifest)
 
-    def _set_status(self, status: str, reason: str = "") -> None:
+    def _set_status(self, status: RunStatus, reason: str = "") -> None:
         if self.manifest["status"] in ("running", "completed"):
             self.manifest["status"] = status
             self.manifest["reason"] = reason
@@ -136,7 +164,7 @@ class Run:
     def execute(self) -> RunOutcome:
         env_error: HarnessError | None = None
         with exit_signals(self.stop), self.progress:
-            self.events.emit("run_start", scenario=self.scenario.name, variant=self.scenario.variant,
+            self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
             self.progress.log(f"run folder: {self.run_dir}")
             try:
@@ -148,13 +176,19 @@ class Run:
             except EnvironmentFailure as exc:
                 env_error = exc
                 self._set_status("error", str(exc))
-                self.events.emit("error", message=str(exc))
+                self.events.emit(EventKind.ERROR, message=str(exc))
             except KeyboardInterrupt:
                 self.stop.set("SIGINT")
+            except Exception as exc:  # a harness bug: still tear down and write the data so far
+                env_error = EnvironmentFailure(f"the harness failed: {exc!r}")
+                env_error.__cause__ = exc
+                self._set_status("error", str(env_error))
+                self.events.emit(EventKind.ERROR, message=str(env_error),
+                                 traceback=traceback.format_exc())
             finally:
                 if self.stop.requested:
                     self._set_status("interrupted", f"stopped by {self.stop.signal_name}")
-                    self.events.emit("interrupted", signal=self.stop.signal_name)
+                    self.events.emit(EventKind.INTERRUPTED, signal=self.stop.signal_name)
                 self._teardown()
         self.progress.log("analysing and writing the report...")
         summary = finish(self.run_dir, self.scenario)
@@ -165,7 +199,7 @@ class Run:
     def _up(self) -> None:
         self.progress.log(f"starting {self.options.backend} backend: toxiproxy and "
                           f"{len(self.scenario.all_targets)} target(s)")
-        ctx = RunContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)
+        ctx = BackendContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)
         self.topology = topo = self.backend.up(ctx)
         self.sampler = Sampler(self.run_dir, self.t0, self.scenario.sample_interval, self.events)
         self.sampler.add([*topo.targets.values(), *topo.controls.values()])
@@ -174,18 +208,17 @@ class Run:
                                     [*topo.targets.values(), *topo.controls.values()]]
         self.manifest["proxies"] = {k: f"{h}:{p}" for k, (h, p) in topo.proxies.items()}
         self._save_manifest()
-        from harness.load import LocustRun
-
-        self.locust = LocustRun(self.scenario, self._host_url(topo), self.run_dir, self.t0)
-        self.locust.start()
+        self.locust = locust = self._load_factory(self.scenario, self._host_url(topo),
+                                                  self.run_dir, self.t0)
+        locust.start()
         self.progress.log("waiting for Locust...")
-        if not self.locust.wait_ready(LOCUST_READY_TIMEOUT):
-            why = self.locust.failure or f"Locust did not start within {LOCUST_READY_TIMEOUT:g}s"
+        if not locust.wait_ready(LOCUST_READY_TIMEOUT):
+            why = locust.failure or f"Locust did not start within {LOCUST_READY_TIMEOUT:g}s"
             raise EnvironmentFailure(why)
-        master = self.locust.processes[0]
-        if master.pid is not None:
-            handle = TargetHandle(name="locust", role="control", pid=master.pid, sources={
-                k: ProcSource(master.pid, k) for k in ("fds", "rss", "threads")})
+        pid = locust.pid
+        if pid is not None:
+            handle = TargetHandle(name="locust", role="control", pid=pid, sources={
+                k: ProcSource(pid, k) for k in ("fds", "rss", "threads")})
             self.sampler.add([handle])
             self.manifest["targets"].append(handle.describe())
             self._save_manifest()
@@ -203,55 +236,29 @@ class Run:
 
     def _timeline(self) -> None:
         assert self.topology is not None and self.sampler is not None
-        client = self.topology.toxiproxy
+        assert self.locust is not None
+        locust = self.locust
         load_start = time.time()
-        self.locust.begin(load_start)
+        locust.begin(load_start)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
                          if p.faults or (p.users if p.users is not None else 1)), default=0)
         tail = LatencyTail(self.run_dir / "latency.csv")
         for index, (phase, _start, end) in enumerate(phases):
             users = phase.users if phase.users is not None else self.scenario.load.users
-            self.events.emit("phase_start", phase=phase.name, index=index, users=users,
+            self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
                              planned_s=phase.duration)
             self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
                               + (f", faults: {', '.join(f.label for f in phase.faults)}"
                                  if phase.faults else ""))
-            applied: list[tuple[str, str, Any]] = []
+            applied: list[AppliedFault] = []
             try:
-                for j, fault in enumerate(phase.faults):
-                    toxic = client.add_fault(fault.proxy, fault,
-                                             name=f"{phase.name}-{j}-{fault.type}-{fault.stream}")
-                    applied.append((fault.proxy, toxic, fault))
-                    self.events.emit("fault_added", phase=phase.name, proxy=fault.proxy,
-                                     type=fault.type, stream=fault.stream,
-                                     toxicity=fault.toxicity, attributes=dict(fault.attributes),
-                                     toxic=toxic)
-                for cfault in phase.container_faults:
-                    self.backend.apply_container_fault(cfault)  # type: ignore[attr-defined]
-                    applied.append(("container", cfault.target, cfault))
-                    self.events.emit("fault_added", phase=phase.name, proxy="container",
-                                     type=cfault.action, target=cfault.target,
-                                     toxic=f"container-{cfault.action}-{cfault.target}",
-                                     attributes={"signal": cfault.signal} if cfault.action == "kill"
-                                     else {})
+                self._apply_faults(phase, applied)
                 ended = self._wait_until(load_start + end, phase.name, load_start, tail,
                                          [f.label for f in phase.faults])
             finally:
-                for proxy, toxic, fault in applied:
-                    try:
-                        if proxy == "container":
-                            self.backend.remove_container_fault(fault)  # type: ignore[attr-defined]
-                            self.events.emit("fault_removed", phase=phase.name, proxy="container",
-                                             type=fault.action, target=fault.target,
-                                             toxic=f"container-{fault.action}-{fault.target}")
-                            continue
-                        client.remove_fault(proxy, toxic)
-                        self.events.emit("fault_removed", phase=phase.name, proxy=proxy,
-                                         type=fault.type, toxic=toxic)
-                    except HarnessError as exc:  # teardown's clear() retries it
-                        self.events.emit("error", message=f"removing {toxic}: {exc}")
-            self.events.emit("phase_end", phase=phase.name, index=index)
+                self._undo_faults(phase.name, applied)
+            self.events.emit(EventKind.PHASE_END, phase=phase.name, index=index)
             if index == 0:
                 self.sampler.snapshot_evidence("baseline")
             if index == last_busy:
@@ -259,9 +266,41 @@ class Run:
             if not ended:
                 return
         # the shape stops Locust at the end of the plan: give it a moment to flush
-        deadline = time.monotonic() + 10
-        while self.locust.exited() is None and time.monotonic() < deadline:
-            time.sleep(POLL)
+        wait_until(lambda: locust.exited() is not None, timeout=10, interval=POLL)
+
+    def _apply_faults(self, phase: Phase, applied: list[AppliedFault]) -> None:
+        """Apply the phase's faults, appending each to ``applied`` as soon as it is in force."""
+        assert self.topology is not None
+        client = self.topology.toxiproxy
+        for j, fault in enumerate(phase.faults):
+            toxic = client.add_fault(fault.proxy, fault,
+                                     name=f"{phase.name}-{j}-{fault.type}-{fault.stream}")
+            applied.append(AppliedFault(
+                toxic, {"proxy": fault.proxy, "type": fault.type, "toxic": toxic},
+                partial(client.remove_fault, fault.proxy, toxic)))
+            self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, proxy=fault.proxy,
+                             type=fault.type, stream=fault.stream, toxicity=fault.toxicity,
+                             attributes=dict(fault.attributes), toxic=toxic)
+        for cfault in phase.container_faults:
+            self.backend.apply_container_fault(cfault)
+            label = f"container-{cfault.action}-{cfault.target}"
+            fields = {"proxy": "container", "type": cfault.action, "target": cfault.target,
+                      "toxic": label}
+            applied.append(AppliedFault(
+                label, fields, partial(self.backend.remove_container_fault, cfault)))
+            self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, **fields,
+                             attributes={"signal": cfault.signal} if cfault.action == "kill"
+                             else {})
+
+    def _undo_faults(self, phase: str, applied: list[AppliedFault]) -> None:
+        """Undo every applied fault; one that cannot be undone is logged (teardown retries)."""
+        for fault in applied:
+            try:
+                fault.undo()
+            except HarnessError as exc:  # teardown's clear() retries it
+                self.events.emit(EventKind.ERROR, message=f"removing {fault.label}: {exc}")
+                continue
+            self.events.emit(EventKind.FAULT_REMOVED, phase=phase, **fault.fields)
 
     def _wait_until(self, until: float, phase: str, load_start: float, tail: LatencyTail,
                     faults: list[str]) -> bool:
@@ -285,7 +324,7 @@ class Run:
 
     def _check_processes(self, phase: str) -> bool:
         for gone in self.backend.exited():
-            self.events.emit("process_exit", process=gone.name, role=gone.role,
+            self.events.emit(EventKind.PROCESS_EXIT, process=gone.name, role=gone.role,
                              returncode=gone.returncode, expected=False, phase=phase)
             if self.sampler is not None:
                 self.sampler.remove(gone.name)
@@ -298,10 +337,10 @@ class Run:
             raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
         code = self.locust.exited() if self.locust is not None else None
         if code is not None:
-            self.events.emit("process_exit", process="locust", role="load", returncode=code,
-                             expected=False, phase=phase)
-            tail = self.locust.processes[0].tail() if self.locust.processes else ""
-            raise EnvironmentFailure(f"Locust exited early with code {code}\n{tail}")
+            assert self.locust is not None
+            self.events.emit(EventKind.PROCESS_EXIT, process="locust", role="load",
+                             returncode=code, expected=False, phase=phase)
+            raise EnvironmentFailure(f"Locust exited early with code {code}\n{self.locust.tail()}")
         return True
 
     def _teardown(self) -> None:
@@ -310,19 +349,20 @@ class Run:
             try:
                 self.locust.stop(grace=5.0)
             except Exception as exc:  # keep tearing down; the error is recorded
-                self.events.emit("error", message=f"stopping Locust: {exc!r}")
+                self.events.emit(EventKind.ERROR, message=f"stopping Locust: {exc!r}")
         if self.sampler is not None:
             self.sampler.snapshot_evidence("end")
             self.sampler.stop()
         problems = self.backend.down()
         for problem in problems or []:
-            self.events.emit("error", message=f"teardown: {problem}")
-        self.events.emit("run_end", status=self.manifest["status"])
+            self.events.emit(EventKind.ERROR, message=f"teardown: {problem}")
+        self.events.emit(EventKind.RUN_END, status=self.manifest["status"])
         self.manifest["ended_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._save_manifest()
         self.events.close()
 
 
-def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> RunOutcome:
+def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
+                 backend: Backend | None = None, load: LoadFactory | None = None) -> RunOutcome:
     """Run one scenario end to end; see ``Run``."""
-    return Run(scenario, options or RunOptions()).execute()
+    return Run(scenario, options or RunOptions(), backend=backend, load=load).execute()

@@ -30,8 +30,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import yaml
 
-from harness.errors import RunDirError
+from harness.errors import RunDirError, ScenarioError
+from harness.events import EventKind
+from harness.scenario import Scenario, scenario_from_dict
 
 SAMPLES_HEADER = ("t", "target", "metric", "value")
 LATENCY_HEADER = ("t", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -86,9 +89,9 @@ class EventLog:
         self.t0 = t0
         self._writer = LineWriter(path)
 
-    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def emit(self, kind: EventKind, **fields: Any) -> dict[str, Any]:
         now = time.time()
-        event = {"t": round(now - self.t0, 3), "ts": _iso(now), "kind": kind, **fields}
+        event = {"t": round(now - self.t0, 3), "ts": _iso(now), "kind": kind.value, **fields}
         self._writer.write_json(event)
         return event
 
@@ -137,7 +140,7 @@ class LatencyTable:
 
 
 @dataclass
-class RunData:
+class RunRecord:
     """Everything the analysis and the report read from a run folder."""
 
     path: Path
@@ -241,14 +244,14 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     current: dict[str, Any] | None = None
     for event in events:
         kind = event.get("kind")
-        if kind == "phase_start":
+        if kind == EventKind.PHASE_START:
             if current is not None:
                 spans.append(PhaseSpan(current["name"], current["start"], float(event["t"]),
                                        tuple(current["faults"])))
             current = {"name": event["phase"], "start": float(event["t"]), "faults": []}
-        elif kind == "fault_added" and current is not None:
+        elif kind == EventKind.FAULT_ADDED and current is not None:
             current["faults"].append(event)
-        elif kind == "phase_end" and current is not None and event.get("phase") == current["name"]:
+        elif kind == EventKind.PHASE_END and current is not None and event.get("phase") == current["name"]:
             spans.append(PhaseSpan(current["name"], current["start"], float(event["t"]),
                                    tuple(current["faults"])))
             current = None
@@ -257,7 +260,7 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     return spans
 
 
-def load_run(path: Path | str) -> RunData:
+def load_run(path: Path | str) -> RunRecord:
     """Read a run folder (also one from an interrupted or crashed run)."""
     root = Path(path)
     manifest_path = root / "run.json"
@@ -270,7 +273,7 @@ def load_run(path: Path | str) -> RunData:
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirError(f"{manifest_path}: unreadable ({exc})") from exc
     events = read_events(root / "events.jsonl")
-    return RunData(
+    return RunRecord(
         path=root,
         manifest=manifest,
         events=events,
@@ -278,3 +281,16 @@ def load_run(path: Path | str) -> RunData:
         latency=read_latency(root / "latency.csv"),
         phases=phase_spans(events),
     )
+
+
+def scenario_of(run_dir: Path) -> Scenario:
+    """The scenario as run, from ``scenario.yaml`` in the run folder."""
+    path = run_dir / "scenario.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunDirError(f"{path}: cannot read the scenario of this run ({exc})") from exc
+    try:
+        return scenario_from_dict(raw, source=str(path))
+    except ScenarioError as exc:
+        raise RunDirError(f"{path}: the scenario of this run no longer validates:\n{exc}") from exc

@@ -21,3 +21,31 @@ class EvidenceSource(Protocol):
 
     def snapshot(self) -> dict[str, object] | None:
         """``{"total": N, "groups": [{"name": ..., "where": ..., "count": n}, ...]}``."""
+
+
+class LoadRunner(Protocol):
+    """The load generator as a run drives it (``harness.load.LocustRun``; a fake in tests)."""
+
+    failure: str | None  # why wait_ready() said False
+
+    @property
+    def pid(self) -> int | None:
+        """The main load process (Locust's master or standalone), to sample as a control."""
+
+    def start(self) -> None:
+        """Start the load processes and return at once."""
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once ready for the phase plan; False (with ``failure``) otherwise."""
+
+    def begin(self, load_start: float) -> None:
+        """Phase 0 starts at epoch ``load_start``."""
+
+    def exited(self) -> int | None:
+        """The main process's exit code once it exited, else None."""
+
+    def tail(self) -> str:
+        """The last lines of the main process's log, for error messages."""
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop every load process. Idempotent."""

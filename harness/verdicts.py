@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -23,19 +24,23 @@ class Verdict(StrEnum):
     SKIP = "skip"  # not applicable (e.g. no recovery phase); does not fail the run
 
 
+CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "run", "error"]
+Category = Literal["target", "tool", "run"]
+
+
 class Check(BaseModel):
     """One threshold judged against one series, with the evidence for the verdict."""
 
     name: str = Field(description="stable id, e.g. 'tasks.growth[gateway]'")
     metric: str
     target: str | None = None
-    kind: str = Field(description="growth | recovery | level | latency | error_ratio | run")
+    kind: CheckKind
     verdict: Verdict
     observed: float | None = None
     threshold: float | None = None
     unit: str = ""
     detail: str = ""
-    category: Literal["target", "tool", "run"] = "target"
+    category: Category = "target"
     phases: list[str] = Field(default_factory=list)
     window: tuple[float, float] | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
@@ -43,6 +48,38 @@ class Check(BaseModel):
     @property
     def failed(self) -> bool:
         return self.verdict in (Verdict.FAIL, Verdict.ERROR)
+
+
+@dataclass(frozen=True)
+class CheckHead:
+    """A check before it is judged: the fields every outcome of it shares.
+
+    ``head.judged(verdict, detail=..., observed=...)`` is the Check; one head serves the
+    error, pass and fail outcomes of the same check, so they cannot drift apart.
+    """
+
+    name: str
+    metric: str
+    kind: CheckKind
+    target: str | None = None
+    threshold: float | None = None
+    unit: str = ""
+    category: Category = "target"
+    phases: tuple[str, ...] = ()
+    window: tuple[float, float] | None = None
+
+    def judged(
+        self, verdict: Verdict, *, detail: str = "", observed: float | None = None,
+        threshold: float | None = None, unit: str | None = None,
+        window: tuple[float, float] | None = None, evidence: dict[str, Any] | None = None,
+    ) -> Check:
+        return Check(
+            name=self.name, metric=self.metric, target=self.target, kind=self.kind,
+            verdict=verdict, observed=observed,
+            threshold=self.threshold if threshold is None else threshold,
+            unit=self.unit if unit is None else unit, detail=detail, category=self.category,
+            phases=list(self.phases), window=window or self.window, evidence=evidence or {},
+        )
 
 
 RunStatus = Literal["running", "completed", "interrupted", "target_crashed", "error"]

@@ -5,5 +5,28 @@ a run, ``harness report`` on an old run folder). docs/thresholds.md documents ev
 """
 
 from harness.analysis._analyze import analyze
+from harness.analysis._hdr import MergedHistogram
+from harness.analysis._latency import merge_by_phase, new_histogram
+from harness.analysis._phases import spans
+from harness.analysis._stats import (
+    MIN_TREND_POINTS,
+    hamed_rao_factor,
+    mann_kendall,
+    trend,
+    window_medians,
+    window_size,
+)
 
-__all__ = ["analyze"]
+__all__ = [
+    "MIN_TREND_POINTS",
+    "MergedHistogram",
+    "analyze",
+    "hamed_rao_factor",
+    "mann_kendall",
+    "merge_by_phase",
+    "new_histogram",
+    "spans",
+    "trend",
+    "window_medians",
+    "window_size",
+]

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from harness.analysis._common import TargetRef, control_targets, targets_for
+from harness.analysis._completion import alive_checks, completed_check
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
 from harness.analysis._phases import Span, default_growth_phases, spans
 from harness.analysis._recovery import recovery_check
-from harness.analysis._run import alive_checks, completed_check
 from harness.analysis._trend import growth_check, growth_per_1k_check
-from harness.runfolder import RunData
-from harness.scenario import Scenario, Threshold
-from harness.scenario._thresholds import LATENCY_KEY
+from harness.runfolder import RunRecord
+from harness.scenario import LATENCY_KEY, Scenario, Threshold
 from harness.verdicts import Check, Verdict
 
 # Growth limits for the control series (toxiproxy-server, Locust): generous, a tool problem
@@ -50,7 +48,7 @@ def _guard(
 
 
 def _resource_checks(
-    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
+    run: RunRecord, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
     ref: TargetRef,
 ) -> list[Check]:
     out: list[Check] = []
@@ -69,27 +67,21 @@ def _resource_checks(
 
 
 def _load_side(
-    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold
+    run: RunRecord, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold
 ) -> list[Check]:
     if LATENCY_KEY.match(key):
-        rows = latency_checks(run, scenario, sp, key, th)
-    else:
-        rows = error_ratio_checks(run, scenario, sp, th)
-    return [Check(**_row(r)) for r in rows]
-
-
-def _row(fields: dict[str, Any]) -> dict[str, Any]:
-    return {**fields, "verdict": Verdict(fields["verdict"])}
+        return latency_checks(run, scenario, sp, key, th)
+    return error_ratio_checks(run, scenario, sp, th)
 
 
 def _one_growth(
-    run: RunData, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
+    run: RunRecord, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold,
     ref: TargetRef, limit: float,
 ) -> list[Check]:
     return [growth_check(run, scenario, sp, key, th, ref, limit)]
 
 
-def _tool_checks(run: RunData, scenario: Scenario, sp: dict[str, Span]) -> list[Check]:
+def _tool_checks(run: RunRecord, scenario: Scenario, sp: dict[str, Span]) -> list[Check]:
     """Growth checks on the control series, category ``tool``."""
     explicit = {
         (t, key)
@@ -121,7 +113,7 @@ def _tool_checks(run: RunData, scenario: Scenario, sp: dict[str, Span]) -> list[
     return out
 
 
-def analyze(run: RunData, scenario: Scenario) -> list[Check]:
+def analyze(run: RunRecord, scenario: Scenario) -> list[Check]:
     """Every check for one run: run checks, the scenario's thresholds, tool checks."""
     sp = spans(run, scenario)
     checks: list[Check] = []

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
 
 Category = Literal["target", "tool", "run"]
@@ -63,7 +63,7 @@ def scenario_targets(scenario: Scenario) -> list[TargetRef]:
     return out
 
 
-def control_targets(run: RunData) -> list[TargetRef]:
+def control_targets(run: RunRecord) -> list[TargetRef]:
     """Control targets (toxiproxy, locust) with the aliases sampled for them in this run."""
     names = set(CONTROL_TARGETS)
     for entry in run.manifest.get("targets") or []:
@@ -78,7 +78,7 @@ def control_targets(run: RunData) -> list[TargetRef]:
 
 
 def targets_for(
-    key: str, threshold: Threshold, scenario: Scenario, run: RunData
+    key: str, threshold: Threshold, scenario: Scenario, run: RunRecord
 ) -> list[TargetRef]:
     """Targets a resource threshold applies to: declared aliases, filtered by ``targets:``."""
     refs = [t for t in scenario_targets(scenario) if key in t.aliases]

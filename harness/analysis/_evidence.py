@@ -12,16 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.runfolder import RunData
+from harness.events import EventKind
+from harness.runfolder import RunRecord
 
 TOP_GROUPS = 10
 
 
-def snapshot_path(run: RunData, label: str, target: str) -> Path | None:
+def snapshot_path(run: RunRecord, label: str, target: str) -> Path | None:
     """The snapshot file for (label, target): from the ``evidence`` event, else by name."""
     for event in reversed(run.events):
         if (
-            event.get("kind") == "evidence"
+            event.get("kind") == EventKind.EVIDENCE
             and event.get("label") == label
             and event.get("target") == target
             and event.get("file")
@@ -87,7 +88,7 @@ def diff_groups(
 
 
 def what_grew(
-    run: RunData, target: str, before: str, after: str, ignore: list[str]
+    run: RunRecord, target: str, before: str, after: str, ignore: list[str]
 ) -> dict[str, Any]:
     """Evidence payload: the top grown groups of ``target`` between two snapshot labels.
 

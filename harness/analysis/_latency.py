@@ -8,16 +8,16 @@ read once for all phases: a 24 h run has 86,400 windows, summed as numpy counts 
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
 from harness.analysis._common import finite, num
 from harness.analysis._hdr import MergedHistogram
 from harness.analysis._phases import Span, covered, load_phases
-from harness.runfolder import RunData
-from harness.scenario import Scenario, Threshold
-from harness.scenario._thresholds import LATENCY_KEY
+from harness.runfolder import RunRecord
+from harness.scenario import LATENCY_KEY, Scenario, Threshold
+from harness.verdicts import Check, CheckHead, Verdict
 
 HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 3_600_000_000
@@ -33,7 +33,7 @@ WINDOW_S = 1.0  # latency windows are 1 s long, starting at t (see harness/load)
 
 
 def merge_by_phase(
-    run: RunData, chosen: list[Span], not_before: float = 0.0
+    run: RunRecord, chosen: list[Span], not_before: float = 0.0
 ) -> tuple[dict[str, MergedHistogram], int]:
     """One merged histogram per span (windows wholly inside it), in a single pass.
 
@@ -71,114 +71,110 @@ def _phases_for(threshold: Threshold, scenario: Scenario) -> list[str]:
     return threshold.phases or load_phases(scenario)
 
 
-def _window_mask(run: RunData, span: Span, not_before: float) -> np.ndarray:
+def _window_mask(run: RunRecord, span: Span, not_before: float) -> np.ndarray:
     t = run.latency.t
     return np.asarray((t >= max(span.start, not_before)) & (t + WINDOW_S <= span.end))
 
 
 def latency_checks(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str, threshold: Threshold
-) -> list[dict[str, Any]]:
-    """Check fields for ``<pNN_ms>[<phase>]``, one per phase; the caller builds Checks."""
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str, threshold: Threshold
+) -> list[Check]:
+    """``<pNN_ms>[<phase>]``, one check per phase."""
     if threshold.max is None:
         return []
     pct = percentile_of(key)
     names = _phases_for(threshold, scenario)
     ran, missing = covered(names, spans)
     hists, bad = merge_by_phase(run, ran, threshold.ignore_first)
-    out: list[dict[str, Any]] = []
+    out: list[Check] = []
     for name in names:
-        fields: dict[str, Any] = {
-            "name": f"{key}[{name}]", "metric": key, "kind": "latency",
-            "threshold": threshold.max, "unit": "ms", "phases": [name],
-        }
+        head = CheckHead(name=f"{key}[{name}]", metric=key, kind="latency",
+                         threshold=threshold.max, unit="ms", phases=(name,))
         if name in missing:
-            out.append({**fields, "verdict": "error", "detail": f"phase {name!r} never ran."})
+            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
             continue
         span = spans[name]
         hist = hists[name]
         count = int(hist.get_total_count())
         mask = _window_mask(run, span, threshold.ignore_first)
-        fields["window"] = (max(span.start, threshold.ignore_first), span.end)
+        head = replace(head, window=(max(span.start, threshold.ignore_first), span.end))
         if count == 0:
-            out.append({**fields, **_fallback(run, key, pct, name, mask, threshold.max)})
+            out.append(_fallback(head, run, key, pct, name, mask, threshold.max))
             continue
         observed = hist.get_value_at_percentile(pct) / 1000.0
-        verdict = "pass" if observed <= threshold.max else "fail"
-        word = "within" if verdict == "pass" else "over"
-        out.append({
-            **fields, "verdict": verdict, "observed": observed,
-            "detail": (f"P{num(pct)} in {name!r} was {num(observed)} ms over {count} requests "
-                       f"({word} the limit {num(threshold.max)} ms)."
-                       + (" Phase cut short." if span.cut_short else "")),
-            "evidence": {
+        verdict = Verdict.PASS if observed <= threshold.max else Verdict.FAIL
+        word = "within" if verdict == Verdict.PASS else "over"
+        out.append(head.judged(
+            verdict, observed=observed,
+            detail=(f"P{num(pct)} in {name!r} was {num(observed)} ms over {count} requests "
+                    f"({word} the limit {num(threshold.max)} ms)."
+                    + (" Phase cut short." if span.cut_short else "")),
+            evidence={
                 "requests": count, "source": "latency.hdr (merged)",
                 "max_ms": hist.get_max_value() / 1000.0,
                 "p50_ms": hist.get_value_at_percentile(50) / 1000.0,
                 "mean_ms": hist.get_mean_value() / 1000.0,
                 "windows": int(mask.sum()), "undecodable_windows": bad,
             },
-        })
+        ))
     return out
 
 
 def _fallback(
-    run: RunData, key: str, pct: float, name: str, mask: np.ndarray, limit: float
-) -> dict[str, Any]:
+    head: CheckHead, run: RunRecord, key: str, pct: float, name: str, mask: np.ndarray,
+    limit: float,
+) -> Check:
     """No HDR data: the worst per-window value of latency.csv (an upper bound), or ERROR."""
     requests = float(np.nansum(run.latency.requests[mask])) if mask.any() else 0.0
     column = {"p50_ms": run.latency.p50_ms, "p95_ms": run.latency.p95_ms,
               "p99_ms": run.latency.p99_ms}.get(key)
     if requests <= 0:
-        return {"verdict": "error", "detail": f"no requests recorded in phase {name!r}."}
+        return head.judged(Verdict.ERROR, detail=f"no requests recorded in phase {name!r}.")
     if column is None or not np.isfinite(column[mask]).any():
-        return {"verdict": "error",
-                "detail": f"no HDR histograms for phase {name!r} ({num(requests)} requests in "
-                          "latency.csv, which has no column for this percentile)."}
+        return head.judged(
+            Verdict.ERROR,
+            detail=f"no HDR histograms for phase {name!r} ({num(requests)} requests in "
+                   "latency.csv, which has no column for this percentile).")
     observed = float(np.nanmax(column[mask]))
-    verdict = "pass" if observed <= limit else "fail"
-    return {
-        "verdict": verdict, "observed": observed,
-        "detail": (f"P{num(pct)} in {name!r}: worst 1 s window {num(observed)} ms (no HDR "
-                   f"histograms; an upper bound) vs the limit {num(limit)} ms."),
-        "evidence": {"requests": requests, "source": "latency.csv (max of windows)"},
-    }
+    return head.judged(
+        Verdict.PASS if observed <= limit else Verdict.FAIL, observed=observed,
+        detail=(f"P{num(pct)} in {name!r}: worst 1 s window {num(observed)} ms (no HDR "
+                f"histograms; an upper bound) vs the limit {num(limit)} ms."),
+        evidence={"requests": requests, "source": "latency.csv (max of windows)"},
+    )
 
 
 def error_ratio_checks(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], threshold: Threshold
-) -> list[dict[str, Any]]:
-    """Check fields for ``error_ratio[<phase>]``: failures / requests over each phase."""
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], threshold: Threshold
+) -> list[Check]:
+    """``error_ratio[<phase>]``: failures / requests over each phase."""
     if threshold.max is None:
         return []
     names = _phases_for(threshold, scenario)
     _, missing = covered(names, spans)
-    out: list[dict[str, Any]] = []
+    out: list[Check] = []
     for name in names:
-        fields: dict[str, Any] = {
-            "name": f"error_ratio[{name}]", "metric": "error_ratio", "kind": "error_ratio",
-            "threshold": threshold.max, "unit": "ratio", "phases": [name],
-        }
+        head = CheckHead(name=f"error_ratio[{name}]", metric="error_ratio", kind="error_ratio",
+                         threshold=threshold.max, unit="ratio", phases=(name,))
         if name in missing:
-            out.append({**fields, "verdict": "error", "detail": f"phase {name!r} never ran."})
+            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
             continue
         span = spans[name]
         mask = _window_mask(run, span, threshold.ignore_first)
         requests = float(np.nansum(run.latency.requests[mask]))
         failures = float(np.nansum(run.latency.failures[mask]))
-        fields["window"] = (max(span.start, threshold.ignore_first), span.end)
+        head = replace(head, window=(max(span.start, threshold.ignore_first), span.end))
         if requests <= 0:
-            out.append({**fields, "verdict": "error",
-                        "detail": f"no requests recorded in phase {name!r}."})
+            out.append(head.judged(Verdict.ERROR,
+                                   detail=f"no requests recorded in phase {name!r}."))
             continue
         ratio = failures / requests
-        verdict = "pass" if ratio <= threshold.max else "fail"
-        word = "within" if verdict == "pass" else "over"
-        out.append({
-            **fields, "verdict": verdict, "observed": finite(ratio),
-            "detail": (f"{num(failures)} of {num(requests)} requests failed in {name!r} "
-                       f"({ratio:.2%}, {word} the limit {threshold.max:.2%})."),
-            "evidence": {"requests": requests, "failures": failures,
-                         "windows": int(mask.sum())},
-        })
+        verdict = Verdict.PASS if ratio <= threshold.max else Verdict.FAIL
+        word = "within" if verdict == Verdict.PASS else "over"
+        out.append(head.judged(
+            verdict, observed=finite(ratio),
+            detail=(f"{num(failures)} of {num(requests)} requests failed in {name!r} "
+                    f"({ratio:.2%}, {word} the limit {threshold.max:.2%})."),
+            evidence={"requests": requests, "failures": failures, "windows": int(mask.sum())},
+        ))
     return out

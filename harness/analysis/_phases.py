@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.runfolder import PhaseSpan, RunData
+from harness.runfolder import PhaseSpan, RunRecord
 from harness.scenario import Phase, Scenario
 
 
@@ -80,7 +80,7 @@ def load_phases(scenario: Scenario) -> list[str]:
     return [p.name for p in scenario.phases if effective_users(scenario, p) > 0]
 
 
-def spans(run: RunData, scenario: Scenario) -> dict[str, Span]:
+def spans(run: RunRecord, scenario: Scenario) -> dict[str, Span]:
     """Phases that started in this run, by name, with their scenario attributes."""
     by_name = {p.name: p for p in scenario.phases}
     out: dict[str, Span] = {}

@@ -13,9 +13,9 @@ import numpy as np
 from harness.analysis._common import TargetRef, num, unit_of
 from harness.analysis._evidence import grew_sentence, what_grew
 from harness.analysis._phases import Span, first_recovery_phase
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
-from harness.verdicts import Check, Verdict
+from harness.verdicts import Check, CheckHead, Verdict
 
 MIN_BASELINE_POINTS = 3
 JUDGE_WINDOW_FRACTION = 0.25  # the level at recover_within: median over the last quarter
@@ -40,45 +40,43 @@ def _first_recovered(t: np.ndarray, v: np.ndarray, limit: float) -> float | None
 
 
 def recovery_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, recover_within: float,
 ) -> Check:
     """``<key>.recovery[<target>]``: back within tolerance of the warmup baseline in time."""
     recovery = first_recovery_phase(scenario)
     first = scenario.phases[0].name
-    base: dict[str, Any] = {
-        "name": f"{key}.recovery[{ref.name}]", "metric": key, "target": ref.name,
-        "kind": "recovery", "unit": unit_of(key), "category": ref.category,
-        "phases": [first] + ([recovery] if recovery else []),
-    }
+    base = CheckHead(name=f"{key}.recovery[{ref.name}]", metric=key, target=ref.name,
+                     kind="recovery", unit=unit_of(key), category=ref.category,
+                     phases=(first, recovery) if recovery else (first,))
     if recovery is None:
-        return Check(**base, verdict=Verdict.SKIP,
+        return base.judged(Verdict.SKIP,
                      detail="no recovery phase in the scenario (a phase with users: 0 and no "
                             "faults after the load/fault phases).")
     series = run.series.get((ref.name, key))
     if series is None or len(series.t) == 0:
-        return Check(**base, verdict=Verdict.ERROR, detail=f"no samples of {key} for {ref.name}.")
+        return base.judged(Verdict.ERROR, detail=f"no samples of {key} for {ref.name}.")
     ok = np.isfinite(series.v)
     t, v = series.t[ok], series.v[ok]
     warm = spans.get(first)
     if warm is None:
-        return Check(**base, verdict=Verdict.ERROR,
+        return base.judged(Verdict.ERROR,
                      detail=f"the baseline phase {first!r} never ran.")
     in_warm = (t >= max(warm.start, threshold.ignore_first)) & (t < warm.end)
     if int(in_warm.sum()) < MIN_BASELINE_POINTS:
-        return Check(**base, verdict=Verdict.ERROR,
+        return base.judged(Verdict.ERROR,
                      detail=f"only {int(in_warm.sum())} samples of {key} in {first!r} after "
                             f"ignore_first (need >= {MIN_BASELINE_POINTS}) for a baseline.")
     baseline = float(np.median(v[in_warm]))
     limit = baseline * (1.0 + threshold.tolerance) + threshold.tolerance_abs
     span = spans.get(recovery)
     if span is None:
-        return Check(**base, verdict=Verdict.ERROR, threshold=limit,
+        return base.judged(Verdict.ERROR, threshold=limit,
                      detail=f"the run ended before the recovery phase {recovery!r} started.")
     deadline = span.start + recover_within
     in_rec = (t >= span.start) & (t <= min(deadline, span.end))
     if not in_rec.any():
-        return Check(**base, verdict=Verdict.ERROR, threshold=limit,
+        return base.judged(Verdict.ERROR, threshold=limit,
                      detail=f"no samples of {key} for {ref.name} in the recovery "
                             f"phase {recovery!r}.")
     t_rec, v_rec = t[in_rec], v[in_rec]
@@ -114,5 +112,5 @@ def recovery_check(
         detail = (f"{key} of {ref.name} stayed at {num(observed)} {when}, "
                   f"{num(observed - limit)} over {limit_text} (peak {num(peak)}).")
         detail += grew_sentence(evidence)
-    return Check(**base, verdict=verdict, observed=observed, threshold=limit, detail=detail,
+    return base.judged(verdict, observed=observed, threshold=limit, detail=detail,
                  window=(span.start, judged_at), evidence=evidence)

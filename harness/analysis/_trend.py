@@ -15,16 +15,16 @@ from harness.analysis._common import TargetRef, num, unit_of
 from harness.analysis._evidence import grew_sentence, what_grew
 from harness.analysis._phases import Span, covered, default_growth_phases, select, settle_for
 from harness.analysis._stats import MIN_TREND_POINTS, Trend, trend
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario, Threshold
-from harness.verdicts import Check, Verdict
+from harness.verdicts import Check, CheckHead, Verdict
 
 
 class _Data:
     """The samples a growth check judges, or the reason there are none."""
 
     def __init__(
-        self, run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+        self, run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
         threshold: Threshold, ref: TargetRef,
     ) -> None:
         self.names = threshold.phases or default_growth_phases(scenario)
@@ -95,24 +95,24 @@ def _reason(slope: float, limit: float, p: float, alpha: float, unit: str) -> st
 
 def _base_fields(
     data: _Data, name: str, key: str, ref: TargetRef, limit: float, unit: str
-) -> dict[str, Any]:
-    """The Check fields every growth check shares, judged or not."""
-    return {"name": name, "metric": key, "target": ref.name, "kind": "growth",
-            "threshold": limit, "unit": unit, "category": ref.category, "phases": data.names}
+) -> CheckHead:
+    """The fields every growth check shares, judged or not."""
+    return CheckHead(name=name, metric=key, target=ref.name, kind="growth", threshold=limit,
+                     unit=unit, category=ref.category, phases=tuple(data.names))
 
 
 def _judged(
-    base: dict[str, Any], verdict: Verdict, observed: float, detail: str, data: _Data,
+    base: CheckHead, verdict: Verdict, observed: float, detail: str, data: _Data,
     evidence: dict[str, Any],
 ) -> Check:
     """A judged growth check; a failing one names the task groups that grew."""
     if verdict is Verdict.FAIL:
         detail += grew_sentence(evidence)
-    return Check(**base, verdict=verdict, observed=observed, detail=detail,
-                 window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
+    return base.judged(verdict, observed=observed, detail=detail,
+                       window=(float(data.t[0]), float(data.t[-1])), evidence=evidence)
 
 def growth_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit_per_min: float,
 ) -> Check:
     """``<key>.growth[<target>]``: Theil-Sen slope per minute + Hamed-Rao Mann-Kendall."""
@@ -120,7 +120,7 @@ def growth_check(
     unit = f"{unit_of(key)}/min"
     base = _base_fields(data, f"{key}.growth[{ref.name}]", key, ref, limit_per_min, unit)
     if data.problem:
-        return Check(**base, verdict=Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
+        return base.judged(Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
     result = trend(data.t, data.v)
     per_min = result.slope * 60.0
     verdict = _verdict(per_min, limit_per_min, result.p_value, threshold.alpha)
@@ -138,7 +138,7 @@ def growth_check(
 
 
 def growth_per_1k_check(
-    run: RunData, scenario: Scenario, spans: dict[str, Span], key: str,
+    run: RunRecord, scenario: Scenario, spans: dict[str, Span], key: str,
     threshold: Threshold, ref: TargetRef, limit: float,
 ) -> Check:
     """``<key>.growth_per_1k[<target>]``: slope against cumulative requests served."""
@@ -146,14 +146,14 @@ def growth_per_1k_check(
     unit = f"{unit_of(key)}/1k requests"
     base = _base_fields(data, f"{key}.growth_per_1k[{ref.name}]", key, ref, limit, unit)
     if data.problem:
-        return Check(**base, verdict=Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
+        return base.judged(Verdict.ERROR, detail=f"cannot judge growth: {data.problem}.")
     lat = run.latency
     requests = np.nan_to_num(lat.requests, nan=0.0)
     cumulative = np.cumsum(requests)
     x = np.interp(data.t, lat.t, cumulative, left=0.0) if len(lat.t) else np.zeros(len(data.t))
     served = float(x[-1] - x[0]) if len(x) else 0.0
     if served <= 0:
-        return Check(**base, verdict=Verdict.ERROR,
+        return base.judged(Verdict.ERROR,
                      detail=f"cannot judge growth per request: no requests served in {data.names}.")
     result = trend(x, data.v)
     per_1k = result.slope * 1000.0

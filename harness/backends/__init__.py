@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.backends._base import Backend, ProcessExit, RunContext, TargetHandle, Topology
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    FaultInjector,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+)
+from harness.backends._docker import (
+    ContainerStats,
+    DockerEngine,
+    DockerError,
+    DockerStatSource,
+    DockerUnavailable,
+    cpu_percent,
+    memory_of,
+    pids_of,
+    published_port,
+)
 from harness.errors import InputError
 
 if TYPE_CHECKING:
@@ -37,12 +56,24 @@ def make_backend(name: str, scenario: Scenario) -> Backend:
     raise InputError(f"--backend: unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
 
 
+
 __all__ = [
     "BACKENDS",
     "Backend",
+    "BackendContext",
+    "ContainerStats",
+    "DockerEngine",
+    "DockerError",
+    "DockerStatSource",
+    "DockerUnavailable",
+    "FaultInjector",
     "ProcessExit",
-    "RunContext",
     "TargetHandle",
+    "TargetPlan",
     "Topology",
+    "cpu_percent",
     "make_backend",
+    "memory_of",
+    "pids_of",
+    "published_port",
 ]

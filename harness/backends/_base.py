@@ -1,16 +1,27 @@
-"""What every backend provides: bring the topology up, watch it, tear it down."""
+"""What every backend provides, and what it plans: the contract ``Run`` works against.
+
+``Backend`` is a small base class holding every method its caller uses (as httpx's
+``BaseTransport``): bring the topology up, report processes that exited, apply and remove
+container faults, tell the versions of the tools it runs, tear everything down. A backend
+that cannot do something (container faults outside compose) refuses it with an
+``InputError``; ``harness.testing.FakeBackend`` implements the whole contract in memory.
+"""
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from harness._process import Role
+from harness.errors import InputError
 from harness.typing import EvidenceSource, MetricSource
 
 if TYPE_CHECKING:
-    from harness.chaos.toxiproxy import ToxiproxyClient
     from harness.runfolder import EventLog
-    from harness.scenario import Scenario
+    from harness.scenario import ContainerFault, Fault, Scenario
+
 
 
 @dataclass
@@ -18,7 +29,7 @@ class TargetHandle:
     """A running target (or control process) as the sampler and checks see it."""
 
     name: str
-    role: str = "target"  # "target" | "control"
+    role: Role = "target"
     pid: int | None = None
     host: str = "127.0.0.1"
     port: int | None = None
@@ -36,50 +47,99 @@ class TargetHandle:
         }
 
 
+@dataclass(kw_only=True)
+class TargetPlan:
+    """A target as a backend plans to watch it, before anything starts.
+
+    Every backend plans the same things (metric specs by alias, the specs it cannot read,
+    where the target's metrics, pprof and task-listing endpoints are); each adds its own
+    fields (argv and port for local processes, the service for compose).
+    """
+
+    name: str
+    metrics: dict[str, str] = field(default_factory=dict)  # alias -> spec it will read
+    dropped: dict[str, str] = field(default_factory=dict)  # alias -> spec nobody can read
+    metrics_url: str | None = None
+    pprof_url: str | None = None
+    debug_url: str | None = None
+
+
 @dataclass(frozen=True)
 class ProcessExit:
     """A process of the run that exited on its own."""
 
     name: str
-    role: str
+    role: Role
     returncode: int | None
+
+
+class FaultInjector(Protocol):
+    """What a run needs of Toxiproxy: add and remove one fault, clear them all."""
+
+    def add_fault(self, proxy: str, fault: Fault, name: str | None = None) -> str:
+        """Apply ``fault`` on ``proxy``; returns the id to remove it by."""
+
+    def remove_fault(self, proxy: str, toxic: str) -> None:
+        """Undo one fault added by ``add_fault``."""
+
+    def clear(self) -> list[str]:
+        """Remove every fault and proxy; returns the problems met (never raises)."""
 
 
 @dataclass
 class Topology:
     """What ``Backend.up`` returns: where load goes, what to sample, how to inject faults."""
 
-    toxiproxy: ToxiproxyClient
+    toxiproxy: FaultInjector
     proxies: dict[str, tuple[str, int]]  # proxy name -> listen (host, port)
     targets: dict[str, TargetHandle]
     controls: dict[str, TargetHandle] = field(default_factory=dict)
 
 
 @dataclass
-class RunContext:
-    """What a backend gets to work with."""
+class BackendContext:
+    """What a backend gets to work with when it brings the topology up."""
 
     scenario: Scenario
-    run_dir: object  # pathlib.Path
+    run_dir: Path
     events: EventLog
 
 
-class Backend(Protocol):
+class Backend(abc.ABC):
     """Local processes (default), docker compose, or attach to something running."""
 
-    name: str
+    name: str = "backend"
 
-    def up(self, ctx: RunContext) -> Topology:
+    @abc.abstractmethod
+    def up(self, ctx: BackendContext) -> Topology:
         """Start (or find) toxiproxy, the proxies and the targets; wait for health.
 
         Raises EnvironmentFailure (exit 3) before any load starts if anything is wrong.
         """
 
+    @abc.abstractmethod
     def exited(self) -> list[ProcessExit]:
         """Processes that exited since the last call (empty when all are alive)."""
 
+    @abc.abstractmethod
     def down(self) -> list[str]:
         """Remove every toxic and proxy, stop every process. Idempotent, never raises.
 
         Returns the problems met on the way (e.g. a toxic that could not be removed).
         """
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the tools this backend runs (e.g. ``{"toxiproxy": "v2.12.0"}``)."""
+        return {}
+
+    def apply_container_fault(self, fault: ContainerFault) -> None:
+        """Kill or pause a target's container for a phase (compose only)."""
+        raise self._no_container_faults(fault)
+
+    def remove_container_fault(self, fault: ContainerFault) -> None:
+        """Undo ``apply_container_fault``."""
+        raise self._no_container_faults(fault)
+
+    def _no_container_faults(self, fault: ContainerFault) -> InputError:
+        return InputError(f"container fault {fault.action} on {fault.target!r}: needs "
+                          f"--backend compose (this run uses --backend {self.name})")

@@ -197,7 +197,7 @@ class DockerEngine:
         if not found:
             raise DockerError(
                 f"docker: compose service {service!r} has no container in project {project!r} "
-                "(is the stack up? is SOAK_COMPOSE_PROJECT right?)"
+                "(is the stack up? is HARNESS_COMPOSE_PROJECT right?)"
             )
         running = [c for c in found if c.status == "running"]
         chosen: ContainerLike = sorted(running or found, key=lambda c: c.name)[0]

@@ -14,21 +14,27 @@ Metric specs that need a local process are mapped to what a remote target can se
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 
-from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness._process import wait_until
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+)
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, ToxiproxyError
-from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
+from harness.events import EventKind
+from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
-from harness.scenario import Scenario, Target
-from harness.scenario._deploy import AttachSettings, attach_problems
-from harness.typing import EvidenceSource
+from harness.scenario import AttachSettings, Scenario, Target, attach_problems
 
 PROC_EQUIVALENTS = {
     "proc:fds": "prometheus:process_open_fds",
@@ -54,16 +60,10 @@ def remote_equivalent(spec: str, *, docker: bool = False) -> str | None:
     return spec
 
 
-@dataclass
-class RemoteTarget:
+@dataclass(kw_only=True)
+class RemoteTarget(TargetPlan):
     """A running target as the attach backend plans to watch it."""
 
-    name: str
-    metrics: dict[str, str]  # alias -> spec, after mapping
-    dropped: dict[str, str] = field(default_factory=dict)  # alias -> spec nobody can read
-    metrics_url: str | None = None
-    pprof_url: str | None = None
-    debug_url: str | None = None
     health_url: str | None = None
 
 
@@ -109,17 +109,6 @@ def _declared_metrics(target: Target) -> dict[str, str]:
     return dict(target.metrics)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
-    """Poll ``check`` until it is true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
 def _http_ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=2.0).status_code < 500
@@ -127,7 +116,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class AttachBackend:
+class AttachBackend(Backend):
     """Attach to a topology someone else runs: create proxies, watch, clean up."""
 
     name = "attach"
@@ -148,23 +137,23 @@ class AttachBackend:
         self._client: ToxiproxyClient | None = None
         self._problems: list[str] = []  # met by a cleanup inside a failed up()
 
-    def up(self, ctx: RunContext) -> Topology:
+    def up(self, ctx: BackendContext) -> Topology:
         try:
             return self._up(ctx)
         except BaseException:
             self._problems = self.down()  # leave no proxy behind when the run never starts
             raise
 
-    def _up(self, ctx: RunContext) -> Topology:
+    def _up(self, ctx: BackendContext) -> Topology:
         host, port = self.settings.toxiproxy_host_port
         client = self._client_factory(host, port, 5.0)
         self._client = client
-        if not wait_for(client.ping, self.settings.timeout):
+        if not wait_until(client.ping, self.settings.timeout):
             raise ToxiproxyError(
                 f"toxiproxy API {self.settings.toxiproxy} did not answer within "
                 f"{self.settings.timeout:g}s (attach.toxiproxy)"
             )
-        ctx.events.emit("toxiproxy_attached", url=self.settings.toxiproxy,
+        ctx.events.emit(EventKind.TOXIPROXY_ATTACHED, url=self.settings.toxiproxy,
                         version=client.version())
         proxies: dict[str, tuple[str, int]] = {}
         for proxy in self.scenario.proxies:
@@ -173,7 +162,7 @@ class AttachBackend:
             client.create_proxy(proxy.name, entry.bind_address, upstream)
             listen_host, _, listen_port = entry.listen.rpartition(":")
             proxies[proxy.name] = (listen_host.strip("[]"), int(listen_port))
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=entry.bind_address,
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=entry.bind_address,
                             reached_at=entry.listen, upstream=upstream)
         targets = {t.name: self._watch(t, ctx) for t in self.targets}
         control = TargetHandle(
@@ -184,30 +173,26 @@ class AttachBackend:
         return Topology(toxiproxy=client, proxies=proxies, targets=targets,
                         controls={"toxiproxy": control})
 
-    def _watch(self, target: RemoteTarget, ctx: RunContext) -> TargetHandle:
-        if target.health_url and not wait_for(lambda: _http_ok(str(target.health_url)),
+    def _watch(self, target: RemoteTarget, ctx: BackendContext) -> TargetHandle:
+        if target.health_url and not wait_until(lambda: _http_ok(str(target.health_url)),
                                               self.settings.timeout):
             raise TargetUnhealthy(
                 f"target {target.name!r}: GET {target.health_url} did not answer < 500 within "
                 f"{self.settings.timeout:g}s (attach.targets.{target.name}.health_url)"
             )
         for alias, spec in target.dropped.items():
-            ctx.events.emit("metric_unavailable", target=target.name, metric=alias, spec=spec,
+            ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=target.name, metric=alias, spec=spec,
                             reason="no remote equivalent; set attach.targets.<name>.metrics")
         sources = {
             alias: make_source(spec, metrics_url=target.metrics_url, pprof_url=target.pprof_url)
             for alias, spec in target.metrics.items()
         }
-        evidence: EvidenceSource | None = None
-        if target.debug_url:
-            evidence = DebugTasks(target.debug_url)
-        elif target.pprof_url:
-            evidence = PprofGoroutines(target.pprof_url)
         where = urlsplit(target.metrics_url or target.pprof_url or target.health_url or "")
-        ctx.events.emit("target_attached", target=target.name, metrics=target.metrics)
+        ctx.events.emit(EventKind.TARGET_ATTACHED, target=target.name, metrics=target.metrics)
         return TargetHandle(name=target.name, role="target", pid=None,
                             host=where.hostname or target.name, port=where.port,
-                            sources=sources, evidence=evidence)
+                            sources=sources,
+                            evidence=evidence_source(target.debug_url, target.pprof_url))
 
     def exited(self) -> list[ProcessExit]:
         """Nothing was started here, so nothing of ours can exit."""

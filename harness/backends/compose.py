@@ -1,12 +1,12 @@
 """The compose backend: the topology of ``compose.yaml`` in containers, watched through Docker.
 
 ``up()`` runs ``docker compose -f FILE -p PROJECT up -d --wait <toxiproxy> <services>``
-(unless ``SOAK_COMPOSE_MANAGE=0``: the stack is already up, e.g. the harness runs as the
+(unless ``HARNESS_COMPOSE_MANAGE=0``: the stack is already up, e.g. the harness runs as the
 compose ``runner`` service), creates the proxies through the Toxiproxy API and reads each
 target container's stats through the Docker SDK (``docker:pids|memory|cpu``). ``down()``
 removes every toxic and proxy, undoes container faults, and runs ``docker compose down``
 when it ran ``up``. Settings: ``harness.scenario._deploy.ComposeSettings`` (env
-``SOAK_COMPOSE_*``).
+``HARNESS_COMPOSE_*``).
 
 Where things are reached depends on ``reach``: ``published`` (the harness on the host:
 Toxiproxy's API, proxy ports and target ports as published on 127.0.0.1) or ``network``
@@ -18,9 +18,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness._process import Role, wait_until
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+)
 from harness.backends._docker import (
     DOCKER_STATS,
     ContainerLike,
@@ -30,7 +38,7 @@ from harness.backends._docker import (
     DockerStatSource,
     published_port,
 )
-from harness.backends.attach import TOXIPROXY_CONTROL, remote_equivalent, wait_for
+from harness.backends.attach import TOXIPROXY_CONTROL, remote_equivalent
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import (
     EnvironmentFailure,
@@ -40,11 +48,11 @@ from harness.errors import (
     ToolMissing,
     ToxiproxyError,
 )
-from harness.metrics.sources import DebugTasks, PprofGoroutines, make_source
+from harness.events import EventKind
+from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
-from harness.scenario import Scenario
-from harness.scenario._deploy import HOST_PORT, ComposeSettings, ContainerFault
-from harness.typing import EvidenceSource, MetricSource
+from harness.scenario import HOST_PORT, ComposeSettings, ContainerFault, Scenario
+from harness.typing import MetricSource
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -53,21 +61,15 @@ class ComposeFailed(EnvironmentFailure):
     """``docker compose`` exited non-zero (a service unhealthy, an image missing...)."""
 
 
-@dataclass
-class ServicePlan:
-    """A target as a compose service: its name, port and metric specs."""
+@dataclass(kw_only=True)
+class ServicePlan(TargetPlan):
+    """A target as a compose service: its service, port, and the sample's endpoint paths."""
 
-    target: str
     service: str
     port: int
-    metrics: dict[str, str]
-    dropped: dict[str, str] = field(default_factory=dict)
     metrics_path: str | None = None
     pprof_path: str | None = None
     debug_path: str | None = None
-    metrics_url: str | None = None
-    pprof_url: str | None = None
-    debug_url: str | None = None
 
 
 def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[ServicePlan]:
@@ -81,7 +83,7 @@ def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[Service
         if not declared:
             declared = {f"docker_{stat}": f"docker:{stat}" for stat in DOCKER_STATS}
         plan = ServicePlan(
-            target=target.name, service=service, port=target.port or settings.target_port,
+            name=target.name, service=service, port=target.port or settings.target_port,
             metrics={},
             metrics_path=sample.metrics_path if sample else None,
             pprof_path=sample.pprof_path if sample else None,
@@ -115,7 +117,7 @@ def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[Service
     return plans
 
 
-class ComposeBackend:
+class ComposeBackend(Backend):
     """Containers from compose.yaml, stats from the Docker engine."""
 
     name = "compose"
@@ -143,7 +145,7 @@ class ComposeBackend:
             for i, p in enumerate(scenario.proxies)
         }
         self._engine_factory = engine_factory
-        self._run = run
+        self._exec = run
         self._client_factory = client_factory
         self._api_timeout = api_timeout
         self._engine: DockerEngine | None = None
@@ -162,7 +164,7 @@ class ComposeBackend:
         return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project, *args]
 
     def _require_cli(self) -> None:
-        if self._run is subprocess.run and shutil.which("docker") is None:
+        if self._exec is subprocess.run and shutil.which("docker") is None:
             raise ToolMissing("docker CLI not found on PATH (the compose backend runs "
                               "`docker compose`); install it or use --backend attach")
 
@@ -170,7 +172,7 @@ class ComposeBackend:
         argv = self.compose_argv(*args)
         self._require_cli()
         try:
-            done = self._run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            done = self._exec(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ComposeFailed(f"`{' '.join(argv)}` did not finish within {timeout:g}s") from exc
         except OSError as exc:
@@ -181,14 +183,14 @@ class ComposeBackend:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, ctx: RunContext) -> Topology:
+    def up(self, ctx: BackendContext) -> Topology:
         try:
             return self._up(ctx)
         except BaseException:
             self._problems = self.down()  # nothing of ours outlives a failed start
             raise
 
-    def _up(self, ctx: RunContext) -> Topology:
+    def _up(self, ctx: BackendContext) -> Topology:
         settings = self.settings
         engine = self._engine = self._engine_factory()
         services = [settings.toxiproxy_service, *dict.fromkeys(s.service for s in self.services)]
@@ -198,17 +200,17 @@ class ComposeBackend:
             wait = int(settings.wait_timeout)
             self._compose(["up", "-d", "--wait", "--wait-timeout", str(wait), *services],
                           timeout=settings.wait_timeout + 60)
-            ctx.events.emit("compose_up", project=settings.project, file=settings.file,
+            ctx.events.emit(EventKind.COMPOSE_UP, project=settings.project, file=settings.file,
                             services=services, engine=engine.version())
         proxy_container = engine.service_container(settings.project, settings.toxiproxy_service)
         self._containers["toxiproxy"] = proxy_container
         for plan in self.services:
-            self._containers[plan.target] = engine.service_container(settings.project,
+            self._containers[plan.name] = engine.service_container(settings.project,
                                                                      plan.service)
         api_host, api_port = self._reach(proxy_container, settings.toxiproxy_service,
                                          settings.toxiproxy_port)
         client = self._client = self._client_factory(api_host, api_port, 5.0)
-        if not wait_for(client.ping, self._api_timeout):
+        if not wait_until(client.ping, self._api_timeout):
             raise ToxiproxyError(f"toxiproxy API {client.url} did not answer within "
                                  f"{self._api_timeout:g}s (compose service "
                                  f"{settings.toxiproxy_service!r})")
@@ -219,9 +221,9 @@ class ComposeBackend:
             listen = f"{settings.proxy_bind}:{port}"
             client.create_proxy(proxy.name, listen, upstream)
             proxies[proxy.name] = self._reach(proxy_container, settings.toxiproxy_service, port)
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=listen,
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=listen,
                             reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
-        targets = {plan.target: self._watch(plan, ctx) for plan in self.services}
+        targets = {plan.name: self._watch(plan, ctx) for plan in self.services}
         control_stats = ContainerStats(engine, proxy_container)
         control_sources: dict[str, MetricSource] = {
             f"docker_{stat}": DockerStatSource(control_stats, stat) for stat in DOCKER_STATS
@@ -244,21 +246,21 @@ class ComposeBackend:
             raise DockerError(
                 f"compose service {service!r} does not publish port {port} "
                 "(publish it in compose.yaml, or run the harness inside the compose network "
-                "with SOAK_COMPOSE_REACH=network)"
+                "with HARNESS_COMPOSE_REACH=network)"
             )
         return "127.0.0.1", host_port
 
     def _upstream(self, upstream: str) -> str:
         for plan in self.services:
-            if plan.target == upstream:
+            if plan.name == upstream:
                 return f"{plan.service}:{plan.port}"
         if HOST_PORT.match(upstream):
             return upstream
         raise ScenarioError(self.scenario.name, [f"proxies: upstream {upstream!r} unknown"])
 
-    def _watch(self, plan: ServicePlan, ctx: RunContext) -> TargetHandle:
+    def _watch(self, plan: ServicePlan, ctx: BackendContext) -> TargetHandle:
         assert self._engine is not None
-        container = self._containers[plan.target]
+        container = self._containers[plan.name]
         needs_http = any(not s.startswith("docker:") for s in plan.metrics.values())
         if needs_http or self.settings.reach == "network" or published_port(container, plan.port):
             host, port = self._reach(container, plan.service, plan.port)
@@ -279,17 +281,12 @@ class ComposeBackend:
             sources[alias] = (DockerStatSource(stats, stat) if kind == "docker" else
                               make_source(spec, metrics_url=metrics_url, pprof_url=pprof_url))
         for alias, spec in plan.dropped.items():
-            ctx.events.emit("metric_unavailable", target=plan.target, metric=alias, spec=spec,
+            ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=plan.name, metric=alias, spec=spec,
                             reason="no container equivalent")
-        evidence: EvidenceSource | None = None
-        if debug_url:
-            evidence = DebugTasks(debug_url)
-        elif pprof_url:
-            evidence = PprofGoroutines(pprof_url)
-        ctx.events.emit("target_attached", target=plan.target, service=plan.service,
+        ctx.events.emit(EventKind.TARGET_ATTACHED, target=plan.name, service=plan.service,
                         container=container.name, metrics=plan.metrics)
-        return TargetHandle(name=plan.target, role="target", pid=None, host=host, port=port,
-                            sources=sources, evidence=evidence)
+        return TargetHandle(name=plan.name, role="target", pid=None, host=host, port=port,
+                            sources=sources, evidence=evidence_source(debug_url, pprof_url))
 
     # ------------------------------------------------------------------ container faults
 
@@ -332,7 +329,7 @@ class ComposeBackend:
             status, code = self._engine.state(container)
             if status in ("exited", "dead", "removed"):
                 self._reported.add(name)
-                role = "control" if name == "toxiproxy" else "target"
+                role: Role = "control" if name == "toxiproxy" else "target"
                 out.append(ProcessExit(name, role, code))
         return out
 

@@ -18,7 +18,14 @@ import requests
 
 from harness._ports import LOOPBACK, PortAllocator
 from harness._process import ManagedProcess, wait_until
-from harness.backends._base import ProcessExit, RunContext, TargetHandle, Topology
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+)
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import (
     EnvironmentFailure,
@@ -27,7 +34,8 @@ from harness.errors import (
     TargetUnhealthy,
     ToxiproxyError,
 )
-from harness.metrics.sources import DebugTasks, PprofGoroutines, ProcSource, make_source
+from harness.events import EventKind
+from harness.metrics.sources import ProcSource, evidence_source, make_source
 from harness.samples import SAMPLES
 from harness.scenario import Health, Scenario, Target
 from harness.tools import Tool, require_toxiproxy
@@ -35,19 +43,15 @@ from harness.tools import Tool, require_toxiproxy
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
 
-@dataclass
-class PlannedTarget:
-    """A target with everything resolved: argv, port, health, metric URLs."""
+@dataclass(kw_only=True)
+class PlannedTarget(TargetPlan):
+    """A local target with everything resolved: argv, port, health, metric URLs."""
 
     target: Target
     port: int
     argv: list[str]
     env: dict[str, str]
     health: Health
-    metrics: dict[str, str]
-    metrics_url: str | None
-    pprof_url: str | None
-    debug_url: str | None
 
 
 @dataclass
@@ -142,12 +146,14 @@ def make_plan(scenario: Scenario) -> Plan:
                 raise ScenarioError(where, [f"metrics.{alias}: {spec} needs pprof_url"])
             if spec.startswith("docker:"):
                 raise ScenarioError(where, [f"metrics.{alias}: {spec} needs --backend compose"])
-        plan.targets.append(PlannedTarget(target, target_ports[target.name], argv, env, health,
-                                          metrics, urls[0], urls[1], urls[2]))
+        plan.targets.append(PlannedTarget(
+            name=target.name, target=target, port=target_ports[target.name], argv=argv, env=env,
+            health=health, metrics=metrics, metrics_url=urls[0], pprof_url=urls[1],
+            debug_url=urls[2]))
     return plan
 
 
-class LocalBackend:
+class LocalBackend(Backend):
     """Local processes on 127.0.0.1: the embedded default."""
 
     name = "local"
@@ -160,10 +166,13 @@ class LocalBackend:
         self._targets: list[ManagedProcess] = []
         self._reported: set[str] = set()
 
+    def versions(self) -> dict[str, str]:
+        return {"toxiproxy": self.plan.toxiproxy.version}
+
     # ------------------------------------------------------------------ up
 
-    def up(self, ctx: RunContext) -> Topology:
-        run_dir = Path(str(ctx.run_dir))
+    def up(self, ctx: BackendContext) -> Topology:
+        run_dir = ctx.run_dir
         logs = run_dir / "logs"
         plan = self.plan
         self._toxiproxy = ManagedProcess(
@@ -178,7 +187,7 @@ class LocalBackend:
             raise EnvironmentFailure(
                 f"toxiproxy-server did not answer on {LOOPBACK}:{plan.api_port} within 15s\n"
                 + self._toxiproxy.tail())
-        ctx.events.emit("process_start", process="toxiproxy", role="control",
+        ctx.events.emit(EventKind.PROCESS_START, process="toxiproxy", role="control",
                         pid=self._toxiproxy.pid, version=plan.toxiproxy.version)
         proxies: dict[str, tuple[str, int]] = {}
         for proxy in self.scenario.proxies:
@@ -186,7 +195,7 @@ class LocalBackend:
             upstream = plan.proxy_upstream(self.scenario, proxy.name)
             client.create_proxy(proxy.name, f"{LOOPBACK}:{port}", upstream)
             proxies[proxy.name] = (LOOPBACK, port)
-            ctx.events.emit("proxy_created", proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
+            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
                             upstream=upstream)
         targets: dict[str, TargetHandle] = {}
         for planned in plan.targets:
@@ -206,7 +215,7 @@ class LocalBackend:
     def _toxiproxy_dead(self) -> bool:
         return self._toxiproxy is not None and self._toxiproxy.poll() is not None
 
-    def _start_target(self, planned: PlannedTarget, logs: Path, ctx: RunContext) -> TargetHandle:
+    def _start_target(self, planned: PlannedTarget, logs: Path, ctx: BackendContext) -> TargetHandle:
         target = planned.target
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **planned.env}
         proc = ManagedProcess(target.name, planned.argv, log_dir=logs, env=env,
@@ -224,7 +233,7 @@ class LocalBackend:
                     f"target {target.name!r} not healthy within {target.start_timeout:g}s "
                     f"({_health_text(planned)}; log: {proc.log_path})\n{proc.tail()}")
             time.sleep(0.1)
-        ctx.events.emit("process_start", process=target.name, role="target", pid=proc.pid,
+        ctx.events.emit(EventKind.PROCESS_START, process=target.name, role="target", pid=proc.pid,
                         port=planned.port, argv=planned.argv)
         assert proc.pid is not None
         sources = {
@@ -232,13 +241,9 @@ class LocalBackend:
                                pprof_url=planned.pprof_url)
             for alias, spec in planned.metrics.items()
         }
-        evidence: DebugTasks | PprofGoroutines | None = None
-        if planned.debug_url:
-            evidence = DebugTasks(planned.debug_url)
-        elif planned.pprof_url:
-            evidence = PprofGoroutines(planned.pprof_url)
         return TargetHandle(name=target.name, role="target", pid=proc.pid, port=planned.port,
-                            sources=sources, evidence=evidence)
+                            sources=sources,
+                            evidence=evidence_source(planned.debug_url, planned.pprof_url))
 
     # ------------------------------------------------------------------ watch
 

@@ -5,7 +5,52 @@ and workers), feeds it the phase plan, and collects per-second HDR latency windo
 run folder. Nothing here imports Locust: that happens only inside the Locust processes.
 """
 
-from harness.load._plan import PlanPhase, plan_from_scenario
-from harness.load._runner import LoadFailed, LocustRun
+from harness.load._plan import (
+    InPhase,
+    PlanPhase,
+    Wait,
+    decide,
+    decode_plan,
+    encode_plan,
+    phase_at,
+    plan_from_scenario,
+)
+from harness.load._runner import LoadFailed, LocustRun, write_locustfile
+from harness.load._windows import (
+    HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_DIGITS,
+    Accumulator,
+    LatencyFiles,
+    Merger,
+    Window,
+    decode_windows,
+    encode_windows,
+    new_histogram,
+    to_micros,
+)
 
-__all__ = ["LoadFailed", "LocustRun", "PlanPhase", "plan_from_scenario"]
+__all__ = [
+    "HIGHEST_US",
+    "LOWEST_US",
+    "SIGNIFICANT_DIGITS",
+    "Accumulator",
+    "InPhase",
+    "LatencyFiles",
+    "LoadFailed",
+    "LocustRun",
+    "Merger",
+    "PlanPhase",
+    "Wait",
+    "Window",
+    "decide",
+    "decode_plan",
+    "decode_windows",
+    "encode_plan",
+    "encode_windows",
+    "new_histogram",
+    "phase_at",
+    "plan_from_scenario",
+    "to_micros",
+    "write_locustfile",
+]

@@ -80,8 +80,8 @@ class Wait:
 
 
 @dataclass(frozen=True)
-class Run:
-    """Run ``users`` at ``spawn_rate``; ``edge_in`` seconds until the phase ends."""
+class InPhase:
+    """In a phase: hold ``users`` at ``spawn_rate``; ``edge_in`` seconds until the phase ends."""
 
     phase: PlanPhase
     index: int
@@ -92,10 +92,10 @@ class Run:
         return (self.phase.users, self.phase.spawn_rate)
 
 
-Decision = Wait | Run | None  # None: the plan is over (or load never began): stop
+Decision = Wait | InPhase | None  # None: the plan is over (or load never began): stop
 
 
-def phase_at(plan: list[PlanPhase], elapsed: float) -> Run | None:
+def phase_at(plan: list[PlanPhase], elapsed: float) -> InPhase | None:
     """The phase running ``elapsed`` seconds after load start; None once the plan is over."""
     if elapsed < 0:
         return None
@@ -103,7 +103,7 @@ def phase_at(plan: list[PlanPhase], elapsed: float) -> Run | None:
     for index, phase in enumerate(plan):
         end += phase.duration
         if elapsed < end:
-            return Run(phase, index, end - elapsed)
+            return InPhase(phase, index, end - elapsed)
     return None
 
 
@@ -118,7 +118,7 @@ def decide(
 
     Before ``load_start`` is known or reached: :class:`Wait` (zero users), up to
     ``wait_limit`` seconds after ``waiting_since``; then None. During the plan: the phase's
-    :class:`Run`. After the last phase: None.
+    :class:`InPhase`. After the last phase: None.
     """
     if load_start is None or now < load_start:
         if load_start is None and now - waiting_since > wait_limit:

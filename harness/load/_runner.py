@@ -83,6 +83,17 @@ class LocustRun:
         """The master (or the standalone process)."""
         return self.processes[0] if self.processes else None
 
+    @property
+    def pid(self) -> int | None:
+        """The master's (or standalone's) pid once started."""
+        main = self.main
+        return main.pid if main else None
+
+    def tail(self) -> str:
+        """The last lines of the master's (or standalone's) log."""
+        main = self.main
+        return main.tail() if main else ""
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         path = env.get("PYTHONPATH", "")

@@ -26,7 +26,7 @@ from harness.load._plan import (
     LOAD_START_FILE,
     LOAD_START_TIMEOUT,
     RUN_DIR_ENV,
-    Run,
+    InPhase,
     Wait,
     decide,
     plan_from_env,
@@ -81,7 +81,7 @@ class PhaseShape(LoadTestShape):
             self._sleep(self.load_start - now)  # phase 0 begins on the dot
             now = time.time()
         decision = decide(self.plan, now, self.load_start, self.waiting_since)
-        if isinstance(decision, Run) and decision.edge_in < EDGE_WINDOW:
+        if isinstance(decision, InPhase) and decision.edge_in < EDGE_WINDOW:
             self._sleep(decision.edge_in)  # the next phase begins on the dot
             decision = decide(self.plan, time.time(), self.load_start, self.waiting_since)
         if type(self).stop_requested:
@@ -90,7 +90,7 @@ class PhaseShape(LoadTestShape):
             return None
         if isinstance(decision, Wait):
             return (0, decision.spawn_rate)
-        if isinstance(decision, Run):
+        if isinstance(decision, InPhase):
             if decision.phase.name != self.current:
                 self.current = decision.phase.name
                 log.info("phase %s: %d users", decision.phase.name, decision.phase.users)

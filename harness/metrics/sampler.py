@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.backends._base import TargetHandle
+from harness.backends import TargetHandle
+from harness.events import EventKind
 from harness.runfolder import SAMPLES_HEADER, EventLog, LineWriter, fmt
 
 
@@ -95,6 +96,6 @@ class Sampler:
             path = folder / f"{label}.{handle.name}.json"
             path.write_text(json.dumps(snap, indent=1), encoding="utf-8")
             if self.events is not None:
-                self.events.emit("evidence", target=handle.name, label=label,
+                self.events.emit(EventKind.EVIDENCE, target=handle.name, label=label,
                                  file=str(path.relative_to(self.run_dir)),
                                  total=snap.get("total"))

@@ -180,6 +180,15 @@ class DebugTasks:
         return data if isinstance(data, dict) else None
 
 
+def evidence_source(debug_url: str | None, pprof_url: str | None) -> EvidenceSource | None:
+    """What shows a target's tasks: its ``/debug/tasks`` listing, else its goroutine stacks."""
+    if debug_url:
+        return DebugTasks(debug_url)
+    if pprof_url:
+        return PprofGoroutines(pprof_url)
+    return None
+
+
 def make_source(
     spec: str,
     *,
@@ -216,6 +225,7 @@ __all__ = [
     "PprofGoroutines",
     "ProcSource",
     "PrometheusSource",
+    "evidence_source",
     "make_source",
     "parse_pprof_goroutines",
 ]

@@ -5,7 +5,24 @@
 folder alone, also for interrupted runs or runs whose target crashed.
 """
 
-from harness.report._compare import CompareResult, CompareRow, compare_runs
+from harness.report._compare import CompareResult, CompareRow, compare_row, compare_runs
+from harness.report._downsample import envelope
+from harness.report._evidence_render import baseline_band, grew_tables, slope_line
+from harness.report._junit import render_junit
+from harness.report._markdown import cell
 from harness.report._write import write_reports, write_summary
 
-__all__ = ["CompareResult", "CompareRow", "compare_runs", "write_reports", "write_summary"]
+__all__ = [
+    "CompareResult",
+    "CompareRow",
+    "baseline_band",
+    "cell",
+    "compare_row",
+    "compare_runs",
+    "envelope",
+    "grew_tables",
+    "render_junit",
+    "slope_line",
+    "write_reports",
+    "write_summary",
+]

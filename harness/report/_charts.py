@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from harness.report._downsample import envelope
-from harness.report._evidence import baseline_band, slope_line, threshold_level
+from harness.report._evidence_render import baseline_band, slope_line, threshold_level
 from harness.report._timeline import (
     BASELINE_COLOUR,
     FAULT_COLOUR,
@@ -30,8 +30,8 @@ from harness.report._timeline import (
     mark_faults,
     shade_phases,
 )
-from harness.runfolder import RunData
-from harness.scenario._model import RESERVED_TARGETS
+from harness.runfolder import RunRecord
+from harness.scenario import RESERVED_TARGETS
 from harness.verdicts import Check
 
 DPI = 100
@@ -60,14 +60,14 @@ def unit_for(metric: str) -> Unit:
 class ChartContext:
     """Everything every chart needs, computed once."""
 
-    run: RunData
+    run: RunRecord
     checks: list[Check]
     axis: TimeAxis
     t_end: float
     faults: list[FaultWindow]
 
     @classmethod
-    def build(cls, run: RunData, checks: list[Check]) -> ChartContext:
+    def build(cls, run: RunRecord, checks: list[Check]) -> ChartContext:
         t_end = max(run.t_end, 1.0)
         return cls(run, checks, TimeAxis.for_length(t_end), t_end, fault_windows(run))
 
@@ -88,13 +88,13 @@ class ChartContext:
         return out
 
 
-def target_names(run: RunData, control: bool) -> list[str]:
+def target_names(run: RunRecord, control: bool) -> list[str]:
     """Targets seen in samples, control ones (toxiproxy, locust) or the others."""
     names = sorted({t for t, _ in run.series})
     return [n for n in names if (n in RESERVED_TARGETS) == control]
 
 
-def metrics_of(run: RunData, targets: list[str]) -> list[str]:
+def metrics_of(run: RunRecord, targets: list[str]) -> list[str]:
     return sorted({m for t, m in run.series if t in targets})
 
 
@@ -216,7 +216,7 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def render_charts(run: RunData, checks: list[Check], out_dir: Path) -> dict[str, Path]:
+def render_charts(run: RunRecord, checks: list[Check], out_dir: Path) -> dict[str, Path]:
     """Write every chart into ``out_dir``; returns ``{chart name: path}`` in report order."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = ChartContext.build(run, checks)

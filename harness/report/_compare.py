@@ -25,7 +25,7 @@ from harness.report._format import number_text
 from harness.report._html import CSS, _data_uri
 from harness.report._markdown import cell
 from harness.report._timeline import TimeAxis, colour, shade_phases
-from harness.runfolder import RunData, load_run
+from harness.runfolder import RunRecord, load_run
 from harness.verdicts import Check, Summary, Verdict
 
 COMPARABLE_KINDS = ("latency", "error_ratio", "growth", "recovery", "level")
@@ -119,7 +119,7 @@ def _rows(base: Summary, cand: Summary, tolerance: float) -> list[CompareRow]:
     return [compare_row(b.get(n), c.get(n), tolerance) for n in names]
 
 
-def _charts(base: RunData, cand: RunData, out_dir: Path) -> list[Path]:
+def _charts(base: RunRecord, cand: RunRecord, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     t_end = max(base.t_end, cand.t_end, 1.0)
     axis = TimeAxis.for_length(t_end)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.verdicts import Check, Summary, Verdict
 
 VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️"}
@@ -54,7 +54,7 @@ def counts_text(checks: list[Check]) -> str:
     return f"{len(checks)} checks" + (f": {', '.join(parts)}" if parts else "")
 
 
-def versions(run: RunData, summary: Summary) -> dict[str, str]:
+def versions(run: RunRecord, summary: Summary) -> dict[str, str]:
     """Versions from the summary, completed by the manifest's."""
     merged: dict[str, str] = {}
     manifest_versions = run.manifest.get("versions")

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.report._evidence import grew_tables
+from harness.report._evidence_render import grew_tables
 from harness.report._format import (
     MAX_EVENTS,
     VERDICT_MARK,
@@ -24,7 +24,7 @@ from harness.report._format import (
     scenario_text,
     versions,
 )
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario
 from harness.verdicts import Check, Summary, Verdict
 
@@ -116,7 +116,7 @@ def _grew(checks: list[Check]) -> str:
     return "".join(blocks)
 
 
-def _phases(run: RunData, scenario: Scenario | None) -> str:
+def _phases(run: RunRecord, scenario: Scenario | None) -> str:
     planned = {p.name: p.duration for p in scenario.phases} if scenario else {}
     rows = []
     for span in run.phases:
@@ -137,7 +137,7 @@ def _phases(run: RunData, scenario: Scenario | None) -> str:
             f"<th>planned</th><th>faults</th></tr>{''.join(rows)}</table>")
 
 
-def _events(run: RunData) -> str:
+def _events(run: RunRecord) -> str:
     events = run.events
     if not events:
         return '<p class="muted">No events recorded.</p>'
@@ -160,7 +160,7 @@ def _kv_table(items: dict[str, str]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _targets(run: RunData) -> str:
+def _targets(run: RunRecord) -> str:
     targets = run.manifest.get("targets")
     if not isinstance(targets, list) or not targets:
         return ""
@@ -168,7 +168,7 @@ def _targets(run: RunData) -> str:
     return "<h3>Targets</h3>" + _rows_table(rows) if rows else ""
 
 
-def render_html(run: RunData, summary: Summary, scenario: Scenario | None,
+def render_html(run: RunRecord, summary: Summary, scenario: Scenario | None,
                 charts: dict[str, Path]) -> str:
     """The whole report as one HTML string."""
     verdict = summary.verdict

@@ -15,7 +15,7 @@ from harness.report._format import (
     evidence_json,
     number_text,
 )
-from harness.runfolder import RunData
+from harness.runfolder import RunRecord
 from harness.verdicts import Check, Summary
 
 # GitHub caps a step summary at 1 MiB; keep evidence well below.
@@ -35,7 +35,7 @@ def _row(check: Check) -> str:
             f"| {cell(number_text(check.threshold, check.unit))} | {cell(check.detail)} |")
 
 
-def render_markdown(run: RunData, summary: Summary) -> str:
+def render_markdown(run: RunRecord, summary: Summary) -> str:
     """The Markdown report as one string."""
     title = escape(summary.scenario) + (f" ({escape(summary.variant)})" if summary.variant
                                         else "")

@@ -12,7 +12,8 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
-from harness.runfolder import PhaseSpan, RunData
+from harness.events import EventKind
+from harness.runfolder import PhaseSpan, RunRecord
 
 OKABE_ITO = (
     "#0072B2",  # blue
@@ -79,11 +80,11 @@ def fault_label(event: dict[str, Any]) -> str:
     return f"{kind}({text}) on {where}"
 
 
-def fault_windows(run: RunData) -> list[FaultWindow]:
+def fault_windows(run: RunRecord) -> list[FaultWindow]:
     """Every fault window: start at ``fault_added``, end at its removal or its phase's end."""
     removals = [
         e for e in run.events
-        if str(e.get("kind", "")) in ("fault_removed", "fault_cleared", "faults_cleared")
+        if e.get("kind") == EventKind.FAULT_REMOVED
     ]
     out: list[FaultWindow] = []
     for span in run.phases:

@@ -8,7 +8,7 @@ from harness.report._charts import render_charts
 from harness.report._html import render_html
 from harness.report._junit import render_junit
 from harness.report._markdown import render_markdown
-from harness.runfolder import RunData, write_json_atomic
+from harness.runfolder import RunRecord, write_json_atomic
 from harness.scenario import Scenario
 from harness.verdicts import Summary
 
@@ -27,7 +27,7 @@ def write_summary(run_dir: Path, summary: Summary) -> Path:
     return path
 
 
-def write_reports(run: RunData, summary: Summary, scenario: Scenario | None) -> list[Path]:
+def write_reports(run: RunRecord, summary: Summary, scenario: Scenario | None) -> list[Path]:
     """summary.json, charts/*.png, report.html, report.md and junit.xml into ``run.path``.
 
     Works on partial folders too (interrupted runs, crashed targets, no checks).

@@ -1,15 +1,43 @@
-"""Scenario files: the typed model and its loader."""
+"""Scenario files: the typed model, its parser, and the deployment settings beside it."""
 
+from harness.scenario._deploy import (
+    HOST_PORT,
+    AttachSettings,
+    ComposeSettings,
+    ContainerFault,
+    attach_problems,
+)
 from harness.scenario._faults import FAULT_TYPES, TOXIC_ATTRIBUTES, Fault
-from harness.scenario._load import apply_set, load_scenario, resolve_path, scenario_from_dict
-from harness.scenario._model import Health, Load, Phase, Proxy, Scenario, Target
+from harness.scenario._model import (
+    RESERVED_TARGETS,
+    Health,
+    Load,
+    Phase,
+    Proxy,
+    Scenario,
+    Target,
+)
+from harness.scenario._parse import (
+    SCENARIO_DIRS,
+    apply_set,
+    load_scenario,
+    resolve_path,
+    scenario_from_dict,
+)
 from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
-from harness.scenario._thresholds import Threshold, is_latency_key
+from harness.scenario._thresholds import LATENCY_KEY, Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
 
 __all__ = [
     "FAULT_TYPES",
+    "HOST_PORT",
+    "LATENCY_KEY",
+    "RESERVED_TARGETS",
+    "SCENARIO_DIRS",
     "TOXIC_ATTRIBUTES",
+    "AttachSettings",
+    "ComposeSettings",
+    "ContainerFault",
     "Fault",
     "Health",
     "Load",
@@ -19,6 +47,7 @@ __all__ = [
     "Target",
     "Threshold",
     "apply_set",
+    "attach_problems",
     "format_duration",
     "is_latency_key",
     "load_scenario",

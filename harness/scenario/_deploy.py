@@ -14,7 +14,7 @@ Helm chart writes it into the scenario ConfigMap)::
 ``0.0.0.0:<listen port>``) and dials ``upstream`` *as Toxiproxy sees it*.
 
 Compose settings are not scenario keys: they describe the machine, not the soak. They come
-from ``SOAK_COMPOSE_*`` environment variables (``ComposeSettings.from_env``).
+from ``HARNESS_COMPOSE_*`` environment variables (``ComposeSettings.from_env``).
 
 ``ContainerFault`` (kill / pause a target's container for a phase) is only meaningful with
 ``--backend compose``.
@@ -176,11 +176,11 @@ def attach_problems(scenario: Scenario) -> list[str]:
 
 # ---------------------------------------------------------------------------- compose
 
-COMPOSE_ENV = "SOAK_COMPOSE_"
+COMPOSE_ENV = "HARNESS_COMPOSE_"
 
 
 class ComposeSettings(_Strict):
-    """How ``--backend compose`` finds and drives the stack (env ``SOAK_COMPOSE_<FIELD>``)."""
+    """How ``--backend compose`` finds and drives the stack (env ``HARNESS_COMPOSE_<FIELD>``)."""
 
     file: str = Field("compose.yaml", description="the compose file")
     project: str = Field("soak", description="compose project name (-p)")
@@ -209,7 +209,7 @@ class ComposeSettings(_Strict):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ComposeSettings:
-        """Settings from ``SOAK_COMPOSE_*`` (``SERVICES`` as ``target=service,...``).
+        """Settings from ``HARNESS_COMPOSE_*`` (``SERVICES`` as ``target=service,...``).
 
         Raises ValueError naming the variable when one is malformed.
         """

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness._ports import free_port
-from harness._process import ManagedProcess, wait_until
 from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.testing import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TOXIPROXY_BINARIES = (REPO / ".tools/bin/toxiproxy-server", REPO / ".tools/bin/server")

@@ -15,15 +15,13 @@ from typing import Any
 
 import pytest
 
-from harness._ports import free_port
-from harness.backends import RunContext
-from harness.backends._docker import DockerEngine, DockerStatSource
+from harness.backends import BackendContext, DockerEngine, DockerStatSource
 from harness.backends.attach import AttachBackend
 from harness.backends.compose import ComposeBackend
 from harness.errors import ToxiproxyError
 from harness.runfolder import EventLog
-from harness.scenario import Fault, scenario_from_dict
-from harness.scenario._deploy import ComposeSettings
+from harness.scenario import ComposeSettings, Fault, scenario_from_dict
+from harness.testing import free_port
 from tests.unit.test_compose_backend import FakeClient, FakeContainer, Recorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -75,7 +73,7 @@ def scenario(api_port: int, echo_port: int, listens: list[int]) -> Any:
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[Any]:
     events = EventLog(tmp_path / "events.jsonl", 0.0)
-    yield lambda sc: RunContext(scenario=sc, run_dir=tmp_path, events=events)
+    yield lambda sc: BackendContext(scenario=sc, run_dir=tmp_path, events=events)
     events.close()
 
 

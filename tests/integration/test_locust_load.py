@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness._process import wait_until
 from harness.load import LocustRun
 from harness.runfolder import read_latency
 from harness.scenario import Scenario, scenario_from_dict
+from harness.testing import wait_until
 from tests.conftest import processes_with_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

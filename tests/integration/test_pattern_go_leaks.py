@@ -11,8 +11,7 @@ from io import BufferedReader
 import pytest
 import requests
 
-from harness._ports import free_port
-from harness._process import ManagedProcess, wait_until
+from harness.testing import ManagedProcess, free_port, wait_until
 from harness.tools import build_go_sample, go_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from harness._ports import free_port
-from harness._process import wait_until
 from harness.scenario import Fault
+from harness.testing import free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

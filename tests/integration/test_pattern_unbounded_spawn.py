@@ -7,8 +7,8 @@ import time
 import pytest
 import websocket
 
-from harness._process import wait_until
 from harness.scenario import Fault
+from harness.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

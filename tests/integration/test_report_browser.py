@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from harness.report import write_reports
-from harness.report._synthetic import SyntheticRun, synthetic_summary, write_synthetic_run
 from harness.runfolder import load_run
+from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

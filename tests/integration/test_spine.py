@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness._ports import free_port
-from harness._process import ManagedProcess, wait_until
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import ToxiproxyError
 from harness.run import RunOptions, run_scenario
 from harness.scenario import Fault, scenario_from_dict
+from harness.testing import ManagedProcess, free_port, wait_until
 from harness.tools import find_toxiproxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report import write_reports
-from harness.report._synthetic import (
+from harness.runfolder import load_run
+from harness.testing import (
     SyntheticRun,
     synthetic_summary,
     write_synthetic_run,
 )
-from harness.runfolder import load_run
 from harness.verdicts import Check, Summary
 
 

@@ -1,4 +1,4 @@
-"""Builders for analysis tests: scenarios and RunData from synthetic series."""
+"""Builders for analysis tests: scenarios and RunRecord from synthetic series."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.runfolder import LatencyTable, PhaseSpan, RunData, Series
+from harness.runfolder import LatencyTable, PhaseSpan, RunRecord, Series
 from harness.scenario import Scenario, scenario_from_dict
 
 
@@ -46,8 +46,8 @@ def run_data(
     events: list[dict[str, Any]] | None = None,
     status: str = "completed",
     phases: list[PhaseSpan] | None = None,
-) -> RunData:
-    """RunData whose phases ran exactly as planned and whose series start at t=0."""
+) -> RunRecord:
+    """RunRecord whose phases ran exactly as planned and whose series start at t=0."""
     if phases is None:
         phases, t = [], 0.0
         for p in sc.phases:
@@ -58,7 +58,7 @@ def run_data(
         for key, v in values.items()
     }
     evs = events if events is not None else [{"t": phases[-1].end or 0.0, "kind": "run_end"}]
-    return RunData(path=path, manifest={"status": status}, events=evs, series=series,
+    return RunRecord(path=path, manifest={"status": status}, events=evs, series=series,
                    latency=latency if latency is not None else empty_latency(), phases=phases)
 
 

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.analysis import analyze
-from harness.analysis._latency import merge_by_phase
-from harness.analysis._phases import spans
+from harness.analysis import analyze, merge_by_phase, spans
 from harness.runfolder import (
     HDR_HEADER,
     LATENCY_HEADER,

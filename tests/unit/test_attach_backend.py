@@ -9,8 +9,7 @@ import pytest
 
 from harness.backends.attach import AttachBackend, plan_targets, remote_equivalent
 from harness.errors import ScenarioError
-from harness.scenario import scenario_from_dict
-from harness.scenario._deploy import AttachSettings, attach_problems
+from harness.scenario import AttachSettings, attach_problems, scenario_from_dict
 
 BASE: dict[str, Any] = {
     "name": "attach-t",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends._docker import (
+from harness.backends import (
     ContainerStats,
     DockerEngine,
     DockerError,
@@ -30,8 +30,7 @@ from harness.backends._docker import (
 from harness.backends.compose import ComposeBackend, ComposeFailed, plan_services
 from harness.errors import EnvironmentFailure, InputError, ScenarioError
 from harness.runfolder import EventLog
-from harness.scenario import scenario_from_dict
-from harness.scenario._deploy import ComposeSettings, ContainerFault
+from harness.scenario import ComposeSettings, ContainerFault, scenario_from_dict
 
 # cgroup v2, one-shot read (precpu_stats empty), Docker 24+
 STATS_V2: dict[str, Any] = {
@@ -295,20 +294,20 @@ def test_plan_rejects_unknown_docker_stat_naming_field():
 
 
 def test_settings_from_env_and_bad_env_named():
-    """SOAK_COMPOSE_* fill the settings; a bad one is an input error naming the variable."""
-    env = {"SOAK_COMPOSE_PROJECT": "nightly", "SOAK_COMPOSE_MANAGE": "0",
-           "SOAK_COMPOSE_REACH": "network", "SOAK_COMPOSE_SERVICES": "api=healthy"}
+    """HARNESS_COMPOSE_* fill the settings; a bad one is an input error naming the variable."""
+    env = {"HARNESS_COMPOSE_PROJECT": "nightly", "HARNESS_COMPOSE_MANAGE": "0",
+           "HARNESS_COMPOSE_REACH": "network", "HARNESS_COMPOSE_SERVICES": "api=healthy"}
     settings = ComposeSettings.from_env(env)
     assert (settings.project, settings.manage, settings.reach) == ("nightly", False, "network")
     assert settings.services == {"api": "healthy"}
-    with pytest.raises(ValueError, match="SOAK_COMPOSE_REACH"):
-        ComposeSettings.from_env({"SOAK_COMPOSE_REACH": "everywhere"})
+    with pytest.raises(ValueError, match="HARNESS_COMPOSE_REACH"):
+        ComposeSettings.from_env({"HARNESS_COMPOSE_REACH": "everywhere"})
 
 
 def test_backend_bad_env_is_input_error(monkeypatch: pytest.MonkeyPatch):
-    """A malformed SOAK_COMPOSE_* stops the run as invalid input (exit 2)."""
-    monkeypatch.setenv("SOAK_COMPOSE_PROJECT", "Not Valid")
-    with pytest.raises(InputError, match="SOAK_COMPOSE_PROJECT"):
+    """A malformed HARNESS_COMPOSE_* stops the run as invalid input (exit 2)."""
+    monkeypatch.setenv("HARNESS_COMPOSE_PROJECT", "Not Valid")
+    with pytest.raises(InputError, match="HARNESS_COMPOSE_PROJECT"):
         ComposeBackend(scenario())
 
 
@@ -326,11 +325,11 @@ class Recorder:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[Any]:
-    """A RunContext whose event log is closed afterwards."""
-    from harness.backends import RunContext
+    """A BackendContext whose event log is closed afterwards."""
+    from harness.backends import BackendContext
 
     events = EventLog(tmp_path / "events.jsonl", 0.0)
-    yield RunContext(scenario=scenario(), run_dir=tmp_path, events=events)
+    yield BackendContext(scenario=scenario(), run_dir=tmp_path, events=events)
     events.close()
 
 

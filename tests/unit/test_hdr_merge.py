@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.analysis._hdr import MergedHistogram
-from harness.analysis._latency import new_histogram
-from harness.load._windows import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, Window
+from harness.analysis import MergedHistogram, new_histogram
+from harness.load import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, Window
 
 PERCENTILES = (0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0)
 

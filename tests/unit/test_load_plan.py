@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from harness.load import PlanPhase, plan_from_scenario
-from harness.load._plan import Run, Wait, decide, decode_plan, encode_plan, phase_at
+from harness.load import (
+    InPhase,
+    PlanPhase,
+    Wait,
+    decide,
+    decode_plan,
+    encode_plan,
+    phase_at,
+    plan_from_scenario,
+)
 from harness.scenario import scenario_from_dict
 
 PLAN = [
@@ -77,6 +85,6 @@ def test_decide_waits_for_a_load_start_in_the_future() -> None:
 def test_decide_runs_the_phase_then_stops_after_the_plan() -> None:
     """After load start the phase for now-load_start runs; after the plan: None (quit)."""
     run = decide(PLAN, now=1015.0, load_start=1000.0, waiting_since=0.0)
-    assert isinstance(run, Run)
+    assert isinstance(run, InPhase)
     assert run.tick == (50, 10.0)
     assert decide(PLAN, now=1035.0, load_start=1000.0, waiting_since=0.0) is None

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.load import LocustRun
-from harness.load._plan import decode_plan
-from harness.load._runner import write_locustfile
+from harness.load import LocustRun, decode_plan, write_locustfile
 from harness.scenario import scenario_from_dict
 
 

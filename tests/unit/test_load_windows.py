@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.load._windows import (
+from harness.load import (
     Accumulator,
     LatencyFiles,
     Merger,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import RunDirError
-from harness.report import compare_runs, write_summary
-from harness.report._compare import compare_row
-from harness.report._synthetic import SyntheticRun, synthetic_summary, write_synthetic_run
+from harness.report import compare_row, compare_runs, write_summary
+from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
 from harness.verdicts import Check, Verdict
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.report._downsample import envelope
+from harness.report import envelope
 
 
 def test_short_series_untouched():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.report._evidence import baseline_band, grew_tables, slope_line
+from harness.report import baseline_band, grew_tables, slope_line
 from harness.runfolder import Series
 from harness.verdicts import Check, Verdict
 

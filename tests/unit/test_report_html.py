@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from harness.report._synthetic import SyntheticRun, synthetic_checks
+from harness.testing import SyntheticRun, synthetic_checks
 from harness.verdicts import Check, Verdict
 
 from ._report_helpers import make_report

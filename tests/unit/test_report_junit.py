@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from harness.report._junit import render_junit
-from harness.report._synthetic import SyntheticRun, synthetic_checks, synthetic_summary
+from harness.report import render_junit
+from harness.testing import SyntheticRun, synthetic_checks, synthetic_summary
 from harness.verdicts import Check, Verdict
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.report._markdown import cell
-from harness.report._synthetic import SyntheticRun, synthetic_checks
+from harness.report import cell
+from harness.testing import SyntheticRun, synthetic_checks
 from harness.verdicts import Check, Verdict
 
 from ._report_helpers import make_report

@@ -6,8 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 
 from harness.report import write_reports
-from harness.report._synthetic import SyntheticRun, synthetic_summary, write_synthetic_run
 from harness.runfolder import load_run, write_json_atomic
+from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
 from harness.verdicts import Summary, Verdict
 
 EXPECTED = {"summary.json", "report.html", "report.md", "junit.xml"}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from harness.analysis import analyze
-from harness.analysis._stats import (
+from harness.analysis import (
     MIN_TREND_POINTS,
+    analyze,
     hamed_rao_factor,
     mann_kendall,
     trend,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.events import EventKind
 from harness.runfolder import (
     HDR_HEADER,
     LATENCY_HEADER,
@@ -83,24 +84,24 @@ def scenario_yaml(spec: SyntheticRun) -> str:
 def _events(spec: SyntheticRun, path: Path) -> None:
     writer = LineWriter(path)
 
-    def emit(t: float, kind: str, **fields: Any) -> None:
+    def emit(t: float, kind: EventKind, **fields: Any) -> None:
         if t <= spec.end:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(T0 + t)) + ".000Z"
-            writer.write_json({"t": round(t, 3), "ts": stamp, "kind": kind, **fields})
+            writer.write_json({"t": round(t, 3), "ts": stamp, "kind": kind.value, **fields})
 
-    emit(0.0, "process_start", process="toxiproxy", role="control", pid=100)
+    emit(0.0, EventKind.PROCESS_START, process="toxiproxy", role="control", pid=100)
     for i, target in enumerate(spec.targets):
-        emit(0.0, "process_start", process=target, role="target", pid=101 + i)
+        emit(0.0, EventKind.PROCESS_START, process=target, role="target", pid=101 + i)
     fault = {"proxy": "front", "type": "timeout", "stream": "upstream",
              "attributes": {"timeout": 0}, "toxicity": 1.0}
     for name, start, end in spec.phases():
-        emit(start, "phase_start", phase=name)
+        emit(start, EventKind.PHASE_START, phase=name)
         if name == "chaos":
-            emit(start + 0.01, "fault_added", **fault)
-            emit(end - 0.01, "fault_removed", proxy="front", type="timeout")
-        emit(end, "phase_end", phase=name)
+            emit(start + 0.01, EventKind.FAULT_ADDED, **fault)
+            emit(end - 0.01, EventKind.FAULT_REMOVED, proxy="front", type="timeout")
+        emit(end, EventKind.PHASE_END, phase=name)
     if spec.interrupt_at is not None:
-        emit(spec.end, "interrupted", signal="SIGINT")
+        emit(spec.end, EventKind.INTERRUPTED, signal="SIGINT")
     writer.close()
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from harness.analysis._common import num
 from harness.analysis._phases import Span
-from harness.runfolder import RunData
+from harness.events import EventKind
+from harness.runfolder import RunRecord
 from harness.scenario import Scenario
-from harness.verdicts import Check, Verdict
+from harness.verdicts import Check, CheckHead, Verdict
 
 
 def _phase_at(t: float, spans: dict[str, Span]) -> str | None:
@@ -18,11 +20,11 @@ def _phase_at(t: float, spans: dict[str, Span]) -> str | None:
     return None
 
 
-def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> Check:
+def completed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> Check:
     """``run.completed``: status completed, a run_end event, and every phase finished."""
     status = str(run.manifest.get("status", "unknown"))
-    ended = [e for e in run.events if e.get("kind") == "run_end"]
-    interrupted = [e for e in run.events if e.get("kind") == "interrupted"]
+    ended = [e for e in run.events if e.get("kind") == EventKind.RUN_END]
+    interrupted = [e for e in run.events if e.get("kind") == EventKind.INTERRUPTED]
     finished = [s.name for s in spans.values() if not s.cut_short]
     planned = [p.name for p in scenario.phases]
     not_done = [n for n in planned if n not in finished]
@@ -31,11 +33,8 @@ def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) ->
         "status": status, "phases_finished": finished, "phases_planned": planned,
         "run_end": bool(ended), "t_end": ran_for,
     }
-    base: dict[str, Any] = {
-        "name": "run.completed", "metric": "run", "kind": "run", "category": "run",
-        "observed": ran_for, "threshold": scenario.duration, "unit": "s",
-        "phases": planned, "evidence": evidence,
-    }
+    base = CheckHead(name="run.completed", metric="run", kind="run", category="run",
+                     threshold=scenario.duration, unit="s", phases=tuple(planned))
     problems: list[str] = []
     if interrupted:
         first = interrupted[0]
@@ -48,37 +47,35 @@ def completed_check(run: RunData, scenario: Scenario, spans: dict[str, Span]) ->
     if not_done:
         problems.append(f"phases not finished: {', '.join(not_done)}")
     if problems:
-        return Check(**base, verdict=Verdict.FAIL,
-                     detail=f"the run did not complete after {num(ran_for)}s of "
+        return base.judged(Verdict.FAIL, observed=ran_for, evidence=evidence,
+                           detail=f"the run did not complete after {num(ran_for)}s of "
                             f"{num(scenario.duration)}s planned: {'; '.join(problems)}.")
-    return Check(**base, verdict=Verdict.PASS,
-                 detail=f"the run completed all {len(planned)} phases in {num(ran_for)}s.")
+    return base.judged(Verdict.PASS, observed=ran_for, evidence=evidence,
+                       detail=f"the run completed all {len(planned)} phases in {num(ran_for)}s.")
 
 
-def alive_checks(run: RunData, scenario: Scenario, spans: dict[str, Span]) -> list[Check]:
+def alive_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> list[Check]:
     """``target.alive[<name>]`` per target: FAIL on an unexpected exit of the target."""
     exits: dict[str, dict[str, Any]] = {}
     for event in run.events:
-        if (event.get("kind") == "process_exit" and event.get("role") == "target"
+        if (event.get("kind") == EventKind.PROCESS_EXIT and event.get("role") == "target"
                 and not event.get("expected", False)):
             exits.setdefault(str(event.get("process")), event)
     checks: list[Check] = []
     for target in scenario.all_targets:
-        base: dict[str, Any] = {
-            "name": f"target.alive[{target.name}]", "metric": "alive", "target": target.name,
-            "kind": "run", "category": "run",
-        }
+        base = CheckHead(name=f"target.alive[{target.name}]", metric="alive",
+                         target=target.name, kind="run", category="run")
         exit_event = exits.get(target.name)
         if exit_event is None:
-            checks.append(Check(**base, verdict=Verdict.PASS,
+            checks.append(base.judged(Verdict.PASS,
                                 detail=f"target {target.name!r} ran until the end."))
             continue
         t = float(exit_event.get("t", 0.0))
         phase = _phase_at(t, spans)
         code = exit_event.get("returncode")
-        checks.append(Check(
-            **base, verdict=Verdict.FAIL, observed=t, unit="s",
-            phases=[phase] if phase else [],
+        at_phase = replace(base, phases=(phase,) if phase else ())
+        checks.append(at_phase.judged(
+            Verdict.FAIL, observed=t, unit="s",
             detail=(f"target {target.name!r} exited with code {code} at t={num(t)}s"
                     + (f" during phase {phase}" if phase else "") + "."),
             evidence={"returncode": code, "t": t, "phase": phase},

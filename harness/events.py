@@ -1,0 +1,42 @@
+"""The run's event vocabulary: every line of ``events.jsonl`` has one of these kinds.
+
+Writers (``EventLog.emit``) and readers (analysis, report) name kinds only through
+``EventKind``, so a kind cannot be misspelt on one side and silently missed on the other.
+The fields each kind carries are listed beside it; docs/run-folder.md has the same table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """What happened. The value is what ``events.jsonl`` stores in ``"kind"``."""
+
+    RUN_START = "run_start"  # scenario, variant, backend, run_dir
+    RUN_END = "run_end"  # status
+    INTERRUPTED = "interrupted"  # signal
+    ERROR = "error"  # message
+    PHASE_START = "phase_start"  # phase, index, users, planned_s
+    PHASE_END = "phase_end"  # phase, index
+    FAULT_ADDED = "fault_added"  # phase, proxy, type, stream, toxicity, attributes, toxic | target
+    FAULT_REMOVED = "fault_removed"  # phase, proxy, type, toxic | target
+    PROCESS_START = "process_start"  # process, role, pid, ...
+    PROCESS_EXIT = "process_exit"  # process, role, returncode, expected, phase
+    PROXY_CREATED = "proxy_created"  # proxy, listen, upstream
+    TOXIPROXY_ATTACHED = "toxiproxy_attached"  # url, version
+    TARGET_ATTACHED = "target_attached"  # target, metrics, ...
+    COMPOSE_UP = "compose_up"  # project, file, ...
+    METRIC_UNAVAILABLE = "metric_unavailable"  # target, metric, spec, reason
+    EVIDENCE = "evidence"  # target, label, file, total
+
+
+def kind_of(event: dict[str, object]) -> EventKind | None:
+    """The kind of a read event, or None for a kind this version does not know."""
+    try:
+        return EventKind(str(event.get("kind")))
+    except ValueError:
+        return None
+
+
+__all__ = ["EventKind", "kind_of"]

@@ -1,0 +1,169 @@
+"""In-memory stand-ins for a backend, the load runner and Toxiproxy, for unit tests of ``Run``.
+
+They implement the whole contract (``harness.backends.Backend``, ``FaultInjector``,
+``harness.typing.LoadRunner``) and write down every call in order in one shared ``calls``
+list, so that a test reads the run's life as a list: ``["up", "load.start", ...,
+"add_fault front chaos-0-latency-downstream", "remove_fault front ...", ..., "down"]``.
+A test makes any call fail with ``fail_on``: ``{"add_fault chaos": KeyboardInterrupt()}``
+raises when a call's text starts with that key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.backends import Backend, BackendContext, ProcessExit, TargetHandle, Topology
+from harness.scenario import ContainerFault, Fault, Scenario
+from harness.typing import LoadRunner
+
+
+@dataclass
+class CallLog:
+    """Every call of the fakes, in order, and the failures to raise on some of them."""
+
+    calls: list[str] = field(default_factory=list)
+    fail_on: dict[str, BaseException] = field(default_factory=dict)
+    exits_on: dict[str, ProcessExit] = field(default_factory=dict)  # call prefix -> exit
+    pending_exits: list[ProcessExit] = field(default_factory=list)
+
+    def record(self, call: str) -> None:
+        self.calls.append(call)
+        for prefix, exit_ in self.exits_on.items():
+            if call.startswith(prefix):
+                self.pending_exits.append(exit_)
+        for prefix, exc in self.fail_on.items():
+            if call.startswith(prefix):
+                raise exc
+
+    def starting(self, prefix: str) -> list[str]:
+        return [c for c in self.calls if c.startswith(prefix)]
+
+
+class FakeFaults:
+    """A Toxiproxy that only remembers: faults in force are ``active``."""
+
+    def __init__(self, log: CallLog) -> None:
+        self.log = log
+        self.active: dict[str, str] = {}  # toxic -> proxy
+
+    def add_fault(self, proxy: str, fault: Fault, name: str | None = None) -> str:
+        toxic = name or f"{fault.type}_{fault.stream}"
+        self.log.record(f"add_fault {proxy} {toxic}")
+        self.active[toxic] = proxy
+        return toxic
+
+    def remove_fault(self, proxy: str, toxic: str) -> None:
+        self.log.record(f"remove_fault {proxy} {toxic}")
+        self.active.pop(toxic, None)
+
+    def clear(self) -> list[str]:
+        self.log.record("clear")
+        self.active.clear()
+        return []
+
+
+class ConstantSource:
+    """A metric source that reads ``value`` (a number, or a function of nothing)."""
+
+    def __init__(self, spec: str, value: float | Callable[[], float]) -> None:
+        self.spec = spec
+        self._value = value
+
+    def read(self) -> float | None:
+        return float(self._value() if callable(self._value) else self._value)
+
+
+class FakeBackend(Backend):
+    """Every target of the scenario, "running" with flat fds and tasks; nothing started."""
+
+    name = "fake"
+
+    def __init__(self, scenario: Scenario, log: CallLog | None = None) -> None:
+        self.scenario = scenario
+        self.log = log or CallLog()
+        self.faults = FakeFaults(self.log)
+        self.container_faults: list[ContainerFault] = []  # in force now
+        self.down_calls = 0
+
+    def versions(self) -> dict[str, str]:
+        return {"toxiproxy": "fake"}
+
+    def up(self, ctx: BackendContext) -> Topology:
+        self.log.record("up")
+        proxies = {p.name: ("127.0.0.1", 20000 + i) for i, p in enumerate(self.scenario.proxies)}
+        targets = {t.name: TargetHandle(name=t.name, port=10000 + i, sources={
+            "fds": ConstantSource("proc:fds", 20), "tasks": ConstantSource("fake:tasks", 5)})
+            for i, t in enumerate(self.scenario.all_targets)}
+        return Topology(toxiproxy=self.faults, proxies=proxies, targets=targets)
+
+    def exited(self) -> list[ProcessExit]:
+        out, self.log.pending_exits = self.log.pending_exits, []
+        return out
+
+    def apply_container_fault(self, fault: ContainerFault) -> None:
+        self.log.record(f"apply_container_fault {fault.action} {fault.target}")
+        self.container_faults.append(fault)
+
+    def remove_container_fault(self, fault: ContainerFault) -> None:
+        self.log.record(f"remove_container_fault {fault.action} {fault.target}")
+        self.container_faults.remove(fault)
+
+    def down(self) -> list[str]:
+        self.down_calls += 1
+        self.log.calls.append("down")  # never raises, as the contract says
+        self.faults.clear()
+        self.container_faults.clear()
+        return []
+
+
+class FakeLoad:
+    """A load runner that is ready at once and exits at the end of the phase plan, as
+    Locust's shape does."""
+
+    def __init__(self, log: CallLog, duration: float) -> None:
+        self.log = log
+        self.duration = duration
+        self._end: float | None = None
+        self.failure: str | None = None
+        self.started = self.stopped = False
+        self.exit_code: int | None = None
+
+    @classmethod
+    def factory(cls, log: CallLog) -> Callable[[Scenario, str, Path, float], LoadRunner]:
+        """What ``Run(load=...)`` takes; the runner it makes shares ``log``."""
+        return lambda scenario, host_url, run_dir, t0: cls(log, scenario.duration)
+
+    @property
+    def pid(self) -> int | None:
+        return None  # nothing to sample
+
+    def start(self) -> None:
+        self.log.record("load.start")
+        self.started = True
+
+    def wait_ready(self, timeout: float) -> bool:
+        self.log.record("load.ready")
+        return True
+
+    def begin(self, load_start: float) -> None:
+        self.log.record("load.begin")
+        self._end = load_start + self.duration
+
+    def exited(self) -> int | None:
+        if self.exit_code is None and self._end is not None and time.time() >= self._end:
+            self.exit_code = 0
+        return self.exit_code
+
+    def tail(self) -> str:
+        return ""
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.log.calls.append("load.stop")
+        self.stopped = True
+        self.exit_code = 0 if self.exit_code is None else self.exit_code
+
+
+__all__ = ["CallLog", "ConstantSource", "FakeBackend", "FakeFaults", "FakeLoad"]
