@@ -42,13 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="multiply every phase duration [$HARNESS_DURATION_SCALE]")
         p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                        help="override a scenario field, e.g. load.users=20 or phases[1].duration=30s")
+        p.add_argument("--backend", default=_env("HARNESS_BACKEND", "local"),
+                       choices=("local", "compose", "attach"),
+                       help="where the targets run; local: their files are checked "
+                            "[$HARNESS_BACKEND]")
 
     run = sub.add_parser("run", help="run a scenario and write its report")
     scenario_args(run)
     run.add_argument("--out", type=Path, default=None,
                      help="run folder (default reports/<scenario>-<UTC timestamp>/)")
-    run.add_argument("--backend", default=_env("HARNESS_BACKEND", "local"),
-                     choices=("local", "compose", "attach"), help="[$HARNESS_BACKEND]")
     run.add_argument("--reports-root", type=Path,
                      default=Path(_env("HARNESS_REPORTS", "reports") or "reports"),
                      help="where run folders go [$HARNESS_REPORTS]")
@@ -75,10 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from harness.scenario import load_scenario
+    """The scenario, validated, with every file it names checked (targets' only if local)."""
+    from harness.errors import ScenarioError
+    from harness.scenario import load_scenario, path_problems
 
-    return load_scenario(args.scenario, variant=args.variant, sets=args.sets,
-                         duration_scale=args.duration_scale)
+    scenario = load_scenario(args.scenario, variant=args.variant, sets=args.sets,
+                             duration_scale=args.duration_scale)
+    problems = path_problems(scenario, targets=args.backend == "local")
+    if problems:
+        raise ScenarioError(args.scenario, problems)
+    return scenario
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

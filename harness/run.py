@@ -28,12 +28,12 @@ from harness._process import wait_until
 from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
 from harness.backends import Backend, BackendContext, TargetHandle, Topology, make_backend
-from harness.errors import EnvironmentFailure, HarnessError, InputError
+from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError
 from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.runfolder import EventLog, write_json_atomic
-from harness.scenario import Phase, Scenario
+from harness.scenario import Phase, Scenario, path_problems
 from harness.typing import LoadRunner
 from harness.verdicts import RunStatus, Summary
 
@@ -115,6 +115,10 @@ class Run:
         self.scenario = scenario
         self.options = options
         # preflight: everything that can be checked is checked before anything starts
+        # the files the scenario names (the targets' only when the local backend starts them)
+        problems = path_problems(scenario, targets=backend is None and options.backend == "local")
+        if problems:
+            raise ScenarioError(f"scenario {scenario.name!r}", problems)
         self.backend = backend if backend is not None else make_backend(options.backend, scenario)
         self._load_factory: LoadFactory = load or _locust
         self.run_dir = new_run_dir(scenario, options)

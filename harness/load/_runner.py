@@ -28,8 +28,7 @@ from harness.load._plan import (
     encode_plan,
     plan_from_scenario,
 )
-from harness.load._userclass import is_path
-from harness.scenario import Scenario
+from harness.scenario import Scenario, locustfile_is_path
 
 LOCUSTFILE = "locustfile.py"
 EXPECT_WORKERS_MAX_WAIT = 60  # seconds the master waits for its workers before it gives up
@@ -53,10 +52,10 @@ def write_locustfile(run_dir: Path, user: str, locustfile: str | None) -> Path:
     """The run's locustfile; ScenarioError for a user or locustfile that cannot work."""
     if not user.isidentifier():
         raise ScenarioError("load.user", [f"load.user: {user!r} is not a Python class name"])
-    if locustfile is not None and is_path(locustfile):
+    if locustfile is not None and locustfile_is_path(locustfile):
         path = Path(locustfile).resolve()
         if not path.is_file():
-            raise ScenarioError("load.locustfile", [f"load.locustfile: no such file {path}"])
+            raise ScenarioError("load.locustfile", [f"load.locustfile: file not found: {path}"])
         locustfile = str(path)
     target = run_dir / LOCUSTFILE
     target.write_text(_TEMPLATE.format(user=user, locustfile=locustfile), encoding="utf-8")

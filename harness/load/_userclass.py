@@ -9,16 +9,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from harness.scenario import locustfile_is_path
+
 DEFAULT_MODULE = "harness.load.users"
 
 
-def is_path(ref: str) -> bool:
-    """``load.locustfile`` names a file (not a module) when it ends in .py or has a slash."""
-    return ref.endswith(".py") or "/" in ref or "\\" in ref
-
-
 def _import(ref: str) -> ModuleType:
-    if not is_path(ref):
+    if not locustfile_is_path(ref):
         return importlib.import_module(ref)
     path = Path(ref).resolve()
     name = f"harness_user_{path.stem}"

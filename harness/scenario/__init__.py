@@ -24,6 +24,7 @@ from harness.scenario._parse import (
     resolve_path,
     scenario_from_dict,
 )
+from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
 from harness.scenario._thresholds import LATENCY_KEY, Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
 
@@ -50,8 +51,11 @@ __all__ = [
     "format_duration",
     "is_latency_key",
     "load_scenario",
+    "locustfile_is_path",
     "parse_duration",
     "parse_fraction",
+    "path_problems",
     "resolve_path",
+    "resolve_paths",
     "scenario_from_dict",
 ]

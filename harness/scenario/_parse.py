@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from harness.errors import ScenarioError
 from harness.scenario._model import Scenario
+from harness.scenario._paths import resolve_paths
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
 
@@ -101,7 +102,10 @@ def load_scenario(
     sets: list[str] | tuple[str, ...] = (),
     duration_scale: float = 1.0,
 ) -> Scenario:
-    """Read, override and validate a scenario. Raises ScenarioError naming each bad field."""
+    """Read, override and validate a scenario. Raises ScenarioError naming each bad field.
+
+    Relative paths in it resolve against the file's folder (see ``resolve_paths``).
+    """
     path = resolve_path(ref)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -114,7 +118,7 @@ def load_scenario(
     if not isinstance(raw, dict):
         raise ScenarioError(str(path), ["the file must be a mapping (name:, target:, load:, phases:)"])
     return scenario_from_dict(raw, source=str(path), variant=variant, sets=sets,
-                              duration_scale=duration_scale)
+                              duration_scale=duration_scale, base_dir=path.parent.resolve())
 
 
 def scenario_from_dict(
@@ -124,8 +128,12 @@ def scenario_from_dict(
     variant: str | None = None,
     sets: list[str] | tuple[str, ...] = (),
     duration_scale: float = 1.0,
+    base_dir: Path | None = None,
 ) -> Scenario:
-    """Validate an already-parsed scenario mapping (see load_scenario)."""
+    """Validate an already-parsed scenario mapping (see load_scenario).
+
+    Relative paths resolve against ``base_dir`` (default: the current folder).
+    """
     data = copy.deepcopy(raw)
     for assignment in sets:
         apply_set(data, assignment)
@@ -149,6 +157,7 @@ def scenario_from_dict(
         phases = [p.model_copy(update={"duration": max(1.0, p.duration * duration_scale)})
                   for p in scenario.phases]
         scenario = scenario.model_copy(update={"phases": phases})
+    scenario = resolve_paths(scenario, base_dir)
     if scenario.variant is None:
         variants = {t.variant for t in scenario.all_targets if t.variant}
         if len(variants) == 1:
