@@ -1,4 +1,6 @@
-"""The ``harness`` command. The exit code is decided here, in one place:
+"""The ``harness`` command: parses arguments, runs a subcommand, maps its outcome to an exit
+code (a run's outcome through ``harness.verdicts.exit_code_for``, errors through their
+``exit_code``; the codes themselves are in ``harness.errors``).
 
 0 every check passed · 1 a check failed (or compare found a regression) ·
 2 invalid input (scenario, CLI, run folder) · 3 the environment failed.

@@ -1,4 +1,8 @@
-"""Faults: the Toxiproxy adapter and the phase timeline."""
+"""Faults: the Toxiproxy adapter (the one module that imports toxiproxy-python).
+
+The phase timeline that applies and removes faults is ``harness.run.Run``; container faults
+are the compose backend's (``Backend.apply_container_fault``).
+"""
 
 from harness.chaos.toxiproxy import ToxiproxyClient
 
