@@ -166,10 +166,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args)
     targets = ", ".join(f"{t.name}({t.sample or t.command[0] if t.command else t.sample})"
                         for t in scenario.all_targets)
-    print(f"{args.scenario}: ok — {scenario.name}"
-          f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
-          f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "
-          f"{len(scenario.thresholds)} thresholds")
+    print(printable(f"{args.scenario}: ok — {scenario.name}"
+                    f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
+                    f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "
+                    f"{len(scenario.thresholds)} thresholds"))
     return EXIT_OK
 
 
