@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.scenario import format_duration
+from harness.text import printable
 
 SHOWN_METRICS = ("tasks", "goroutines", "fds", "rss")
 
@@ -104,6 +105,7 @@ class Progress:
         """A line that stays (phase changes, faults, warnings); shown in both modes."""
         if self.quiet:
             return
+        message = printable(message)
         if self._live is not None:
             self._live.console.print(message, markup=False, highlight=False)
         else:
@@ -128,7 +130,7 @@ class Progress:
             shown = " ".join(f"{m}={_fmt_value(m, values[m])}" for m in SHOWN_METRICS
                              if m in values)
             parts.append(f"{target}: {shown}")
-        return " | ".join(parts)
+        return printable(" | ".join(parts), newlines=False)
 
     def _render(self) -> Table:
         s = self.status

@@ -9,13 +9,15 @@ code (a run's outcome through ``harness.verdicts.exit_code_for``, errors through
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
-from harness.errors import EXIT_CHECK_FAILED, EXIT_INPUT, EXIT_OK, HarnessError
+from harness.errors import EXIT_CHECK_FAILED, EXIT_INPUT, EXIT_OK, HarnessError, InputError
+from harness.text import printable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,8 +27,82 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INPUT)
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+def _positive(text: str) -> float:
+    """A finite number > 0 (argparse type: the error names the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)!r}: must be a finite number > 0")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    """A finite fraction >= 0 (``0.1``, or ``10%``)."""
+    number = text.strip()
+    try:
+        value = float(number[:-1]) / 100 if number.endswith("%") else float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{printable(text, 40)!r}: must be a finite number >= 0")
+    return value
+
+
+# Environment variables behind option defaults: read (and checked, naming the variable)
+# only when the command needs them, so a bad value cannot break `--version` or `--help`.
+ENV_DEFAULTS = {
+    "variant": ("HARNESS_VARIANT", None),
+    "duration_scale": ("HARNESS_DURATION_SCALE", "1"),
+    "backend": ("HARNESS_BACKEND", "local"),
+    "reports_root": ("HARNESS_REPORTS", "reports"),
+}
+BACKENDS = ("local", "compose", "attach")
+
+
+def _from_env(args: argparse.Namespace) -> None:
+    """Fill options not given on the command line from their variables; InputError naming
+    the variable when its value cannot be used."""
+    for dest, (variable, default) in ENV_DEFAULTS.items():
+        if not hasattr(args, dest) or getattr(args, dest) is not None:
+            continue
+        raw = os.environ.get(variable) or default
+        if raw is None:
+            continue
+        value: object = raw
+        if dest == "duration_scale":
+            try:
+                value = _positive(raw)
+            except argparse.ArgumentTypeError as exc:
+                raise InputError(f"${variable}: {exc}") from None
+        elif dest == "variant" and raw not in ("leaky", "fixed"):
+            raise InputError(f"${variable}: {printable(raw, 40)!r}: must be leaky or fixed")
+        elif dest == "backend" and raw not in BACKENDS:
+            raise InputError(f"${variable}: {printable(raw, 40)!r}: must be one of "
+                             f"{', '.join(BACKENDS)}")
+        elif dest == "reports_root":
+            value = Path(raw)
+        setattr(args, dest, value)
+
+
+def out_problem(path: Path, flag: str) -> str | None:
+    """Why ``path`` cannot become (or hold) an output folder, or None: it is a file, a
+    parent is a file, or the nearest existing folder cannot be written."""
+    from harness.runfolder import can_write_in
+
+    if path.exists() and not path.is_dir():
+        return f"{flag} {path}: is a file, not a folder"
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{flag} {path}: {existing} is a file, not a folder"
+    if existing.exists() and not can_write_in(existing):
+        return f"{flag} {path}: cannot write in {existing}"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,16 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("scenario", help="scenario file, or a name in scenarios/")
-        p.add_argument("--variant", choices=("leaky", "fixed"),
-                       default=_env("HARNESS_VARIANT"),
+        p.add_argument("--variant", choices=("leaky", "fixed"), default=None,
                        help="sample variant for every sample target [$HARNESS_VARIANT]")
-        p.add_argument("--duration-scale", type=float,
-                       default=float(_env("HARNESS_DURATION_SCALE", "1") or 1),
+        p.add_argument("--duration-scale", type=_positive, default=None,
                        help="multiply every phase duration [$HARNESS_DURATION_SCALE]")
         p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                        help="override a scenario field, e.g. load.users=20 or phases[1].duration=30s")
-        p.add_argument("--backend", default=_env("HARNESS_BACKEND", "local"),
-                       choices=("local", "compose", "attach"),
+        p.add_argument("--backend", default=None, choices=BACKENDS,
                        help="where the targets run; local: their files are checked "
                             "[$HARNESS_BACKEND]")
 
@@ -53,8 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_args(run)
     run.add_argument("--out", type=Path, default=None,
                      help="run folder (default reports/<scenario>-<UTC timestamp>/)")
-    run.add_argument("--reports-root", type=Path,
-                     default=Path(_env("HARNESS_REPORTS", "reports") or "reports"),
+    run.add_argument("--reports-root", type=Path, default=None,
                      help="where run folders go [$HARNESS_REPORTS]")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
@@ -69,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare a candidate run against a baseline")
     compare.add_argument("baseline", type=Path)
     compare.add_argument("candidate", type=Path)
-    compare.add_argument("--tolerance", type=float, default=0.10,
-                         help="relative worsening allowed before it counts as a regression")
+    compare.add_argument("--tolerance", type=_tolerance, default=0.10,
+                         help="relative worsening allowed before it counts as a regression "
+                              "(0.1 or 10%%)")
     compare.add_argument("--out", type=Path, default=None,
                          help="where compare.html/.md go (default: the candidate's folder)")
 
@@ -95,10 +168,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args)
     targets = ", ".join(f"{t.name}({t.sample or t.command[0] if t.command else t.sample})"
                         for t in scenario.all_targets)
-    print(f"{args.scenario}: ok — {scenario.name}"
-          f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
-          f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "
-          f"{len(scenario.thresholds)} thresholds")
+    print(printable(f"{args.scenario}: ok — {scenario.name}"
+                    f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
+                    f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "
+                    f"{len(scenario.thresholds)} thresholds"))
     return EXIT_OK
 
 
@@ -107,6 +180,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.verdicts import exit_code_for
 
     scenario = _load(args)
+    problem = (out_problem(args.out, "--out") if args.out is not None
+               else out_problem(args.reports_root, "--reports-root"))
+    if problem:
+        raise InputError(problem)
     outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
                                                 reports_root=args.reports_root, quiet=args.quiet))
     summary = outcome.summary
@@ -116,21 +193,27 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{' [' + scenario.variant + ']' if scenario.variant else ''} "
           f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed)")
     if summary.reason:
-        print(f"  {summary.reason.splitlines()[0]}")
+        print(f"  {printable(summary.reason.splitlines()[0] if summary.reason.strip() else '')}")
     for check in failed:
-        print(f"  FAIL {check.name}: {check.detail}")
+        print(f"  FAIL {printable(check.name)}: {printable(check.detail)}")
     for check in tools:
-        print(f"  TOOL {check.name}: {check.detail} (a harness tool problem; not the target's)")
+        print(f"  TOOL {printable(check.name)}: {printable(check.detail)} "
+              "(a harness tool problem; not the target's)")
     print(f"report: {outcome.run_dir / 'report.html'}")
     return exit_code_for(summary)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness._finish import finish
+    from harness.errors import RunDirError
+    from harness.report import report_problems
     from harness.verdicts import exit_code_for
 
+    problems = report_problems(args.run_dir)
+    if problems:
+        raise RunDirError("\n".join(problems))
     summary = finish(args.run_dir)
-    print(f"{summary.verdict.value.upper()}: {summary.scenario} ({summary.status}); "
+    print(f"{summary.verdict.value.upper()}: {printable(summary.scenario)} ({summary.status}); "
           f"report: {args.run_dir / 'report.html'}")
     return exit_code_for(summary)
 
@@ -140,8 +223,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.report import compare_runs
 
     for path in (args.baseline, args.candidate):
+        if not path.is_dir():
+            raise RunDirError(f"{path}: not a directory")
         if not (path / "summary.json").exists():
             raise RunDirError(f"{path}: no summary.json; run `harness report {path}` first")
+    problem = out_problem(args.out or args.candidate, "--out")
+    if problem:
+        raise RunDirError(problem)
     result = compare_runs(args.baseline, args.candidate, args.out or args.candidate,
                           tolerance=args.tolerance)
     print(("REGRESSED" if result.regressed else "OK") + f": {args.candidate} vs {args.baseline}")
@@ -164,7 +252,7 @@ def cmd_list(_: argparse.Namespace) -> int:
             print(f"  {'':<20} scenarios: {', '.join(sample.scenarios)}")
     print("scenarios:")
     seen: set[str] = set()
-    import yaml
+    from harness.scenario import YamlLimitError, load_yaml, read_capped
 
     for folder in SCENARIO_DIRS:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
@@ -172,13 +260,14 @@ def cmd_list(_: argparse.Namespace) -> int:
                 continue
             seen.add(path.stem)
             try:
-                raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-                desc = " ".join(str(raw.get("description", "")).split())
-            except (OSError, yaml.YAMLError):
+                raw = load_yaml(read_capped(path))
+                desc = " ".join(str(raw.get("description", "")).split()) if isinstance(
+                    raw, dict) else "(not a mapping)"
+            except (OSError, YamlLimitError):
                 desc = "(unreadable)"
             if len(desc) > 90:
                 desc = desc[:90].rsplit(" ", 1)[0] + " ..."
-            print(f"  {path.stem:<20} {desc}")
+            print(f"  {printable(path.stem, newlines=False):<20} {printable(desc)}")
     return EXIT_OK
 
 
@@ -201,9 +290,10 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report"
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _from_env(args)
         return COMMANDS[args.command](args)
     except HarnessError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
+        print(f"harness: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)

@@ -74,7 +74,11 @@ def new_run_dir(scenario: Scenario, options: RunOptions) -> Path:
         while path.exists():
             n += 1
             path = options.reports_root / f"{scenario.name}-{stamp}-{n}"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a folder we may not write in
+        raise InputError(f"--out {path}: cannot create the run folder "
+                         f"({exc.strerror or exc})") from exc
     # absolute: child processes (Locust) run with their own working directories
     return path.resolve()
 

@@ -23,7 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,11 +34,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from harness.errors import RunDirError, ScenarioError
 from harness.events import EventKind
-from harness.scenario import Scenario, scenario_from_dict
+from harness.scenario import Scenario, YamlLimitError, load_yaml, read_capped, scenario_from_dict
+from harness.text import printable
 
 SAMPLES_HEADER = ("t", "target", "metric", "value")
 PROCESSES_HEADER = ("t", "target", "pid", "name", "metric", "value")
@@ -75,6 +78,18 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def can_write_in(folder: Path) -> bool:
+    """True when a file can be created in ``folder`` (tried, not guessed: permission bits
+    say nothing for root, a read-only mount or /proc)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".harness-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def fmt(value: float) -> str:
@@ -166,7 +181,7 @@ class RunRecord:
         path = self.path / "latency.hdr"
         if not path.exists():
             return
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8", errors="replace") as fh:
             next(fh, None)
             for line in fh:
                 t_text, _, enc = line.rstrip("\n").partition(",")
@@ -178,45 +193,101 @@ class RunRecord:
                     yield t, enc
 
 
-def _read_lines(path: Path) -> list[str]:
+def _complete_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each complete line of ``path``; nothing if it is missing.
+
+    A last line with no newline is torn (the run was killed mid-write) and dropped; blank
+    lines are skipped. A line that is not UTF-8 is damage: RunDirError naming the line.
+    """
     if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    elif lines:
-        lines.pop()  # torn last line (killed mid-write)
-    return lines
+        return
+    if path.is_dir():
+        raise RunDirError(f"{path}: is a folder; a file was expected here")
+    try:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                if not raw.endswith(b"\n"):
+                    return
+                try:
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise RunDirError(f"{path}:{number}: not UTF-8 text ({exc.reason})") from exc
+                if text.strip():
+                    yield number, text
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _csv_rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each data row; the header line checked; RunDirError on damage."""
+    for number, text in _complete_lines(path):
+        try:
+            row = next(csv.reader([text]))
+        except (csv.Error, StopIteration) as exc:
+            raise RunDirError(f"{path}:{number}: not a CSV row ({exc})") from exc
+        if number == 1 and tuple(row) == header:
+            continue
+        if number == 1:
+            raise RunDirError(f"{path}:1: expected the header {','.join(header)}, found "
+                              f"{printable(text, 80)!r}")
+        if len(row) != len(header):
+            raise RunDirError(f"{path}:{number}: {len(row)} columns, expected {len(header)} "
+                              f"({','.join(header)})")
+        yield number, row
+
+
+def _finite(path: Path, number: int, column: str, text: str, *, empty_ok: bool = False) -> float:
+    if empty_ok and text == "":
+        return float("nan")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise RunDirError(f"{path}:{number}: {column}: {printable(text, 40)!r} is not a "
+                          "finite number")
+    return value
+
+
+_NAME_CELL = re.compile(r"^[^\x00-\x1f\x7f-\x9f$]{1,200}$")
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
+    """``events.jsonl``: one JSON object a line with a finite ``t`` and a ``kind``; phase
+    events name their ``phase``. Anything else is damage (RunDirError naming the line)."""
     events = []
-    for line in _read_lines(path):
+    for number, line in _complete_lines(path):
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+            event = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise RunDirError(f"{path}:{number}: not JSON ({exc})") from exc
+        if not isinstance(event, dict):
+            raise RunDirError(f"{path}:{number}: an event must be a JSON object")
+        t = event.get("t")
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+            raise RunDirError(f"{path}:{number}: t: must be a finite number of seconds")
+        if not isinstance(event.get("kind"), str):
+            raise RunDirError(f"{path}:{number}: kind: must be a string")
+        if event["kind"] in (EventKind.PHASE_START, EventKind.PHASE_END) and not isinstance(
+                event.get("phase"), str):
+            raise RunDirError(f"{path}:{number}: phase: a {event['kind']} event names its phase")
+        events.append(event)
     return events
 
 
 def read_samples(path: Path) -> dict[tuple[str, str], Series]:
     """``samples.csv`` -> one Series per (target, metric), in time order."""
     cols: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-    if path.exists():
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            for row in reader:
-                if len(row) != 4:
-                    continue
-                try:
-                    t, v = float(row[0]), float(row[3])
-                except ValueError:
-                    continue
-                ts, vs = cols.setdefault((row[1], row[2]), ([], []))
-                ts.append(t)
-                vs.append(v)
+    for number, row in _csv_rows(path, SAMPLES_HEADER):
+        t = _finite(path, number, "t", row[0])
+        v = _finite(path, number, "value", row[3])
+        for column, text in (("target", row[1]), ("metric", row[2])):
+            if not _NAME_CELL.match(text):
+                raise RunDirError(f"{path}:{number}: {column}: {printable(text, 40)!r} is not "
+                                  "a name (empty, control characters or '$')")
+        ts, vs = cols.setdefault((row[1], row[2]), ([], []))
+        ts.append(t)
+        vs.append(v)
     return {
         key: Series(key[0], key[1], np.asarray(ts, dtype=float), np.asarray(vs, dtype=float))
         for key, (ts, vs) in cols.items()
@@ -255,7 +326,7 @@ def read_process_levels(
     tick_first, tick_last = float("inf"), float("-inf")
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
         for row in reader:
@@ -281,18 +352,11 @@ def read_process_levels(
 
 
 def read_latency(path: Path) -> LatencyTable:
+    """``latency.csv``: a row per window; an empty cell is a window with no requests."""
     rows: list[list[float]] = []
-    if path.exists():
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            next(reader, None)
-            for row in reader:
-                if len(row) != len(LATENCY_HEADER):
-                    continue
-                try:
-                    rows.append([float(x) if x != "" else float("nan") for x in row])
-                except ValueError:
-                    continue
+    for number, row in _csv_rows(path, LATENCY_HEADER):
+        rows.append([_finite(path, number, column, text, empty_ok=i > 2)
+                     for i, (column, text) in enumerate(zip(LATENCY_HEADER, row, strict=True))])
     arr = np.asarray(rows, dtype=float).reshape(-1, len(LATENCY_HEADER))
     return LatencyTable(*(arr[:, i] for i in range(len(LATENCY_HEADER))))
 
@@ -319,18 +383,64 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     return spans
 
 
+# run.json fields the readers use, with the types they need (others are kept as they are)
+_MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (str,), "reason": (str,), "started_at": (str, type(None)),
+    "ended_at": (str, type(None)), "versions": (dict,), "targets": (list, type(None)),
+    "t0": (int, float), "scenario": (str,),
+}
+RUN_STATUSES = ("running", "completed", "interrupted", "target_crashed", "error")
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """``run.json``: a JSON object whose known fields have their types (RunDirError naming
+    the field otherwise)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise RunDirError(f"{path}: more than {MAX_MANIFEST_BYTES:,} bytes; not a run manifest")
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path}: not UTF-8 text (byte offset {exc.start})") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise RunDirError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"{path}: must be a JSON object (the run manifest)")
+    for key, types in _MANIFEST_TYPES.items():
+        if key in manifest and (not isinstance(manifest[key], types)
+                                or isinstance(manifest[key], bool)):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise RunDirError(f"{path}: {key}: must be {names}")
+    if "status" in manifest and manifest["status"] not in RUN_STATUSES:
+        raise RunDirError(f"{path}: status: {printable(manifest['status'], 40)!r} is not one "
+                          f"of {', '.join(RUN_STATUSES)}")
+    if not all(isinstance(v, str) for v in manifest.get("versions", {}).values()):
+        raise RunDirError(f"{path}: versions: every version must be a string")
+    return manifest
+
+
+MAX_MANIFEST_BYTES = 10_000_000
+
+
 def load_run(path: Path | str) -> RunRecord:
-    """Read a run folder (also one from an interrupted or crashed run)."""
+    """Read a run folder (also one from an interrupted or crashed run).
+
+    Damage (a file that is not what the run writes) raises RunDirError naming the file,
+    and the line where there is one; a torn last line is not damage.
+    """
     root = Path(path)
     manifest_path = root / "run.json"
     if not root.is_dir():
         raise RunDirError(f"{root}: not a directory")
     if not manifest_path.exists():
         raise RunDirError(f"{root}: no run.json here; is this a run folder?")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{manifest_path}: unreadable ({exc})") from exc
+    if manifest_path.is_dir():
+        raise RunDirError(f"{manifest_path}: is a folder; a file was expected here")
+    manifest = read_manifest(manifest_path)
     events = read_events(root / "events.jsonl")
     return RunRecord(
         path=root,
@@ -345,10 +455,14 @@ def load_run(path: Path | str) -> RunRecord:
 def scenario_of(run_dir: Path) -> Scenario:
     """The scenario as run, from ``scenario.yaml`` in the run folder."""
     path = run_dir / "scenario.yaml"
+    if not path.exists():
+        raise RunDirError(f"{path}: missing; the run never recorded its scenario")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        raw = load_yaml(read_capped(path))
+    except (OSError, YamlLimitError) as exc:
         raise RunDirError(f"{path}: cannot read the scenario of this run ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{path}: the scenario of this run is not a mapping")
     try:
         return scenario_from_dict(raw, source=str(path))
     except ScenarioError as exc:

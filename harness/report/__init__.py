@@ -10,7 +10,7 @@ from harness.report._downsample import envelope
 from harness.report._evidence_render import baseline_band, grew_tables, slope_line
 from harness.report._junit import render_junit
 from harness.report._markdown import cell
-from harness.report._write import write_reports, write_summary
+from harness.report._write import report_problems, write_reports, write_summary
 
 __all__ = [
     "CompareResult",
@@ -22,6 +22,7 @@ __all__ = [
     "envelope",
     "grew_tables",
     "render_junit",
+    "report_problems",
     "slope_line",
     "write_reports",
     "write_summary",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -21,11 +20,12 @@ from pydantic import ValidationError
 from harness.errors import RunDirError
 from harness.report._charts import DPI, WIDTH, target_names, unit_for
 from harness.report._downsample import envelope
-from harness.report._format import number_text
+from harness.report._format import escape, number_text
 from harness.report._html import CSS, _data_uri
 from harness.report._markdown import cell
 from harness.report._timeline import TimeAxis, colour, shade_phases
 from harness.runfolder import RunRecord, load_run
+from harness.text import printable
 from harness.verdicts import Check, Summary, Verdict
 
 COMPARABLE_KINDS = ("latency", "error_ratio", "growth", "recovery", "level")
@@ -63,9 +63,16 @@ def read_summary(run_dir: Path) -> Summary:
     if not path.exists():
         raise RunDirError(f"{path}: missing; run `harness report {run_dir}` first")
     try:
-        return Summary.model_validate_json(path.read_bytes())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        return Summary.model_validate_json(data)
     except ValidationError as exc:
-        raise RunDirError(f"{path}: not a valid summary ({exc.error_count()} errors)") from exc
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise RunDirError(f"{path}: not a valid summary ({exc.error_count()} errors; first: "
+                          f"{printable(where, 80)}: {printable(first['msg'], 200)})") from exc
 
 
 def _lower_is_worse(check: Check) -> bool:
@@ -212,8 +219,9 @@ def compare_runs(baseline: Path, candidate: Path, out_dir: Path,
     base_summary, cand_summary = read_summary(baseline), read_summary(candidate)
     rows = _rows(base_summary, cand_summary, tolerance)
     regressed = any(r.regressed for r in rows)
+    runs = load_run(baseline), load_run(candidate)  # damage is said before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    charts = _charts(load_run(baseline), load_run(candidate), out_dir / "charts")
+    charts = _charts(*runs, out_dir / "charts")
     result = CompareResult(regressed, rows, [], tolerance)
     names = (baseline.name, candidate.name)
     html_path, md_path = out_dir / "compare.html", out_dir / "compare.md"

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 from harness.runfolder import RunRecord
+from harness.text import printable
 from harness.verdicts import Check, Summary, Verdict
 
 VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️"}
 MAX_EVIDENCE_CHARS = 20_000
 MAX_EVENTS = 2_000
+
+
+def escape(text: object, quote: bool = True) -> str:
+    """HTML-escaped, with control characters shown as escapes (``html.escape`` keeps ESC,
+    NUL, ``\r``... as they are): every untrusted string in report.html and report.md."""
+    return html.escape(printable(text), quote=quote)
 
 
 def number_text(value: float | None, unit: str = "") -> str:

@@ -1,14 +1,14 @@
 """report.html: one self-contained file (inline CSS, charts as data URIs, no JS).
 
 Every string that comes from a scenario, a target or the analysis goes through
-``html.escape``; nothing is interpolated raw.
+``_format.escape`` (control characters shown as escapes, then ``html.escape``); nothing is
+interpolated raw.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from harness.report._format import (
     VERDICT_MARK,
     counts_text,
     duration_text,
+    escape,
     event_fields,
     evidence_json,
     number_text,

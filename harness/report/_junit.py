@@ -9,6 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from harness.report._format import evidence_json, number_text
+from harness.text import printable
 from harness.verdicts import Check, Summary, Verdict
 
 # Characters XML 1.0 cannot carry at all.
@@ -16,7 +17,8 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _x(text: object) -> str:
-    return _INVALID_XML.sub("?", str(text))
+    """Text XML 1.0 can carry: control characters shown as escapes (``\x1b``)."""
+    return _INVALID_XML.sub("?", printable(text))
 
 
 def _message(check: Check) -> str:

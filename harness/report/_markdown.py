@@ -1,17 +1,17 @@
 """report.md: for CI job summaries (GitHub step summary flavour).
 
 GitHub renders inline HTML in Markdown, so every value from a scenario, a target or the
-analysis is HTML-escaped, and ``|`` is escaped inside table cells.
+analysis is HTML-escaped (control characters shown as escapes first), and ``|`` is
+escaped inside table cells.
 """
 
 from __future__ import annotations
-
-from html import escape
 
 from harness.report._format import (
     VERDICT_MARK,
     counts_text,
     duration_text,
+    escape,
     evidence_json,
     number_text,
 )

@@ -21,12 +21,14 @@ from harness.scenario._parse import (
     SCENARIO_DIRS,
     apply_set,
     load_scenario,
+    read_capped,
     resolve_path,
     scenario_from_dict,
 )
 from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
 from harness.scenario._thresholds import LATENCY_KEY, Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
+from harness.scenario._yaml import YamlLimitError, load_yaml
 
 __all__ = [
     "FAULT_TYPES",
@@ -46,15 +48,18 @@ __all__ = [
     "Scenario",
     "Target",
     "Threshold",
+    "YamlLimitError",
     "apply_set",
     "attach_problems",
     "format_duration",
     "is_latency_key",
     "load_scenario",
+    "load_yaml",
     "locustfile_is_path",
     "parse_duration",
     "parse_fraction",
     "path_problems",
+    "read_capped",
     "resolve_path",
     "resolve_paths",
     "scenario_from_dict",

@@ -40,7 +40,7 @@ ATTACH_SOURCES = re.compile(r"^(prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?|ppr
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _host_port(value: str) -> str:
@@ -120,7 +120,7 @@ class AttachSettings(_Strict):
     toxiproxy: str = Field(description="Toxiproxy API URL, e.g. http://toxiproxy:8474")
     proxies: dict[str, AttachProxy] = Field(default_factory=dict)
     targets: dict[str, AttachTarget] = Field(default_factory=dict)
-    timeout: Duration = Field(60.0, description="how long to wait for Toxiproxy and health")
+    timeout: Duration = Field(60.0, gt=0, description="how long to wait for Toxiproxy and health")
 
     @field_validator("toxiproxy")
     @classmethod
@@ -198,7 +198,7 @@ class ComposeSettings(_Strict):
     services: dict[str, str] = Field(
         default_factory=dict, description="target name -> compose service (default: sample name)"
     )
-    wait_timeout: Duration = Field(180.0, description="`up --wait` limit")
+    wait_timeout: Duration = Field(180.0, gt=0, description="`up --wait` limit")
 
     @field_validator("project")
     @classmethod

@@ -34,6 +34,8 @@ REQUIRED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "limit_data": ("bytes",),
 }
 FAULT_TYPES: tuple[str, ...] = (*TOXIC_ATTRIBUTES, "down")
+# Toxiproxy reads attributes as Go integers; a bigger number is refused by its API mid-run.
+MAX_ATTRIBUTE = 2**31 - 1
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -45,7 +47,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 class Fault(BaseModel):
     """One fault applied to one proxy while its phase runs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     proxy: str
     type: str
@@ -88,6 +90,8 @@ class Fault(BaseModel):
             minimum = allowed[name][1]
             if value < minimum:
                 raise ValueError(f"attributes.{name}: must be >= {minimum}, got {value}")
+            if value > MAX_ATTRIBUTE:
+                raise ValueError(f"attributes.{name}: must be <= {MAX_ATTRIBUTE}, got {value}")
         missing = [a for a in REQUIRED_ATTRIBUTES[kind] if a not in attrs]
         if missing:
             raise ValueError(f"{kind!r} needs attributes: {', '.join(missing)}")

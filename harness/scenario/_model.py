@@ -21,6 +21,11 @@ METRIC_SOURCE = re.compile(
 )
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust")
+# Below 0.1 s the sampler is a busy loop (and /proc reads of a tree take longer than that).
+MIN_SAMPLE_INTERVAL = 0.1
+MAX_SAMPLE_INTERVAL = 3600.0
+# More Locust users than this is a typo: 64 workers could not run them.
+MAX_USERS = 100_000
 # What a ``command:`` target with no ``metrics:`` is sampled for (local backend): its whole
 # process tree, so a master holding none of the connections cannot pass for a quiet service.
 DEFAULT_COMMAND_METRICS = {
@@ -33,7 +38,7 @@ DEFAULT_COMMAND_METRICS = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_name(value: str) -> str:
@@ -69,7 +74,7 @@ class Target(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     health: Health | None = None
-    start_timeout: Duration = 20.0
+    start_timeout: Duration = Field(20.0, gt=0)
     metrics: dict[str, str] = Field(default_factory=dict)
     metrics_url: str | None = None
     pprof_url: str | None = None
@@ -141,8 +146,8 @@ class Load(_Strict):
     locustfile: str | None = Field(
         None, description="path or module holding the user class; default: bundled users"
     )
-    users: int = Field(10, ge=0)
-    spawn_rate: float = Field(10.0, gt=0)
+    users: int = Field(10, ge=0, le=MAX_USERS)
+    spawn_rate: float = Field(10.0, gt=0, le=MAX_USERS)
     host: str | None = Field(None, description="proxy name (default: the first proxy) or a URL")
     workers: int = Field(0, ge=0, le=64, description="0: one process; N: master + N workers")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to the users")
@@ -153,8 +158,8 @@ class Phase(_Strict):
 
     name: str
     duration: Duration
-    users: int | None = Field(None, ge=0)
-    spawn_rate: float | None = Field(None, gt=0)
+    users: int | None = Field(None, ge=0, le=MAX_USERS)
+    spawn_rate: float | None = Field(None, gt=0, le=MAX_USERS)
     faults: list[Fault] = Field(default_factory=list)
     container_faults: list[ContainerFault] = Field(
         default_factory=list, description="kill/pause a target's container (compose backend)"
@@ -181,7 +186,9 @@ class Scenario(_Strict):
     load: Load
     phases: list[Phase] = Field(min_length=1)
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
-    sample_interval: Duration = 1.0
+    sample_interval: Duration = Field(
+        1.0, ge=MIN_SAMPLE_INTERVAL, le=MAX_SAMPLE_INTERVAL,
+        description="seconds between resource samples (0.1s to 1h)")
     variant: Variant | None = Field(None, description="the variant this scenario was resolved to")
     attach: AttachSettings | None = Field(
         None, description="endpoints of a running topology, for --backend attach"
@@ -228,11 +235,16 @@ class Scenario(_Strict):
         for dup in {n for n in proxy_names if proxy_names.count(n) > 1}:
             errors.append(f"proxies: name {dup!r} used twice")
         for i, proxy in enumerate(self.proxies):
-            if proxy.upstream not in target_names and not re.match(r"^[\w.\-\[\]:]+:\d+$", proxy.upstream):
+            address = re.match(r"^[\w.\-\[\]:]+:(\d{1,5})$", proxy.upstream)
+            if proxy.upstream not in target_names and not address:
                 errors.append(
                     f"proxies[{i}].upstream: {proxy.upstream!r} is neither a target"
                     f"{did_you_mean(proxy.upstream, target_names)} nor host:port"
                 )
+            elif proxy.upstream not in target_names and address and not (
+                    1 <= int(address.group(1)) <= 65535):
+                errors.append(f"proxies[{i}].upstream: port {address.group(1)} is not in "
+                              "1-65535")
         phase_names = [p.name for p in self.phases]
         for dup in {n for n in phase_names if phase_names.count(n) > 1}:
             errors.append(f"phases: name {dup!r} used twice")
@@ -250,6 +262,9 @@ class Scenario(_Strict):
                         f"{did_you_mean(fault.proxy, proxy_names)}"
                     )
         host = self.load.host
+        port = re.match(r"^\w+://[^/]*:(\d+)(/|$)", host or "")
+        if port and not 1 <= int(port.group(1)) <= 65535:
+            errors.append(f"load.host: port {port.group(1)} is not in 1-65535")
         if host is not None and "://" not in host and host not in proxy_names:
             errors.append(
                 f"load.host: {host!r} is neither a proxy{did_you_mean(host, proxy_names)} nor a URL"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from harness.errors import ScenarioError
 from harness.scenario._model import Scenario
 from harness.scenario._paths import resolve_paths
+from harness.scenario._types import MAX_DURATION, format_duration
+from harness.scenario._yaml import MAX_BYTES, YamlLimitError, load_yaml
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
 
@@ -28,6 +30,13 @@ def resolve_path(ref: str | Path) -> Path:
             if candidate.exists():
                 return candidate
     raise ScenarioError(str(ref), ["file not found (give a path or a name in scenarios/)"])
+
+
+def read_capped(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of ``path``, reading at most one byte past ``limit`` (a device or a pipe
+    that never ends cannot hang the read; load_yaml then says it is too big)."""
+    with path.open("rb") as fh:
+        return fh.read(limit + 1)
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:
@@ -72,10 +81,13 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ScenarioError("--set", [f"{assignment!r}: expected key=value"])
     key, raw = assignment.split("=", 1)
-    parts: list[str | int] = [
-        int(p[1:-1]) if p.startswith("[") else (int(p) if p.isdigit() else p)
-        for p in _SET_PATH.findall(key.strip())
-    ]
+    try:
+        parts: list[str | int] = [
+            int(p[1:-1]) if p.startswith("[") else (int(p) if p.isdigit() else p)
+            for p in _SET_PATH.findall(key.strip())
+        ]
+    except ValueError as exc:  # an index of thousands of digits
+        raise ScenarioError("--set", [f"{key[:40]!r}...: no such field ({exc})"]) from exc
     if not parts:
         raise ScenarioError("--set", [f"{assignment!r}: empty key"])
     node: Any = data
@@ -90,7 +102,11 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
             raise ScenarioError("--set", [f"{key}: no such field ({exc})"]) from exc
     last = parts[-1]
     try:
-        node[last] = yaml.safe_load(raw)
+        value = load_yaml(raw)
+    except YamlLimitError as exc:
+        raise ScenarioError("--set", [f"{key}: the value {raw!r} is not usable YAML: {exc}"]) from exc
+    try:
+        node[last] = value
     except (IndexError, TypeError) as exc:
         raise ScenarioError("--set", [f"{key}: no such field ({exc})"]) from exc
 
@@ -108,13 +124,11 @@ def load_scenario(
     """
     path = resolve_path(ref)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
+        raw = load_yaml(read_capped(path))
+    except YamlLimitError as exc:
+        raise ScenarioError(str(path), [str(exc)]) from exc
     except OSError as exc:
-        raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+        raise ScenarioError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
     if not isinstance(raw, dict):
         raise ScenarioError(str(path), ["the file must be a mapping (name:, target:, load:, phases:)"])
     return scenario_from_dict(raw, source=str(path), variant=variant, sets=sets,
@@ -147,8 +161,8 @@ def scenario_from_dict(
         for t in data.get("targets") or []:
             if isinstance(t, dict) and "sample" in t and t.get("variant_fixed") is None:
                 t["variant"] = variant
-    if duration_scale <= 0:
-        raise ScenarioError("--duration-scale", [f"{duration_scale}: must be > 0"])
+    if not math.isfinite(duration_scale) or duration_scale <= 0:
+        raise ScenarioError("--duration-scale", [f"{duration_scale}: must be a finite number > 0"])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -156,6 +170,12 @@ def scenario_from_dict(
     if duration_scale != 1.0:
         phases = [p.model_copy(update={"duration": max(1.0, p.duration * duration_scale)})
                   for p in scenario.phases]
+        too_long = [f"phases[{i}].duration: {format_duration(p.duration)} after "
+                    f"--duration-scale {duration_scale:g} is longer than "
+                    f"{format_duration(MAX_DURATION)}"
+                    for i, p in enumerate(phases) if p.duration > MAX_DURATION]
+        if too_long:
+            raise ScenarioError(source, too_long)
         scenario = scenario.model_copy(update={"phases": phases})
     scenario = resolve_paths(scenario, base_dir)
     if scenario.variant is None:

@@ -26,7 +26,7 @@ def is_latency_key(key: str) -> bool:
 class Threshold(BaseModel):
     """Limits for one metric. Every field is optional; only the ones set become checks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max: float | None = Field(None, description="level (or percentile/ratio) must stay <= this")
     min: float | None = Field(None, description="level must stay >= this")
@@ -42,12 +42,13 @@ class Threshold(BaseModel):
     recover_within: Duration | None = Field(
         None, description="after faults end and load drops, back to baseline within this"
     )
-    tolerance: Fraction = Field(0.10, description="recovery slack, relative to the baseline")
+    tolerance: Fraction = Field(0.10, ge=0.0, description="recovery slack, relative to the baseline")
     tolerance_abs: float = Field(
         0.0, ge=0.0, description="recovery slack in the metric's own unit, added to tolerance"
     )
     alpha: float = Field(0.01, gt=0.0, lt=0.5, description="significance level of trend tests")
     ignore_first: Duration = Field(0.0, description="seconds at the start of the run not judged")
+    # (every float here is finite: allow_inf_nan=False; a NaN limit would never fail)
     settle: Duration | None = Field(
         None,
         description="seconds at the start of each judged phase left out of growth fits "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -9,6 +10,20 @@ from pydantic import BeforeValidator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# No duration in a scenario is longer than a week: a longer value is a typo (or ``.inf``),
+# and would leave a run (or a timeout) that never ends.
+MAX_DURATION = 7 * 24 * 3600.0
+
+
+def _bounded(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"must be a finite duration, got {seconds}")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{format_duration(seconds)} is longer than the "
+                         f"{format_duration(MAX_DURATION)} a duration may be")
+    return seconds
 
 
 def parse_duration(value: Any) -> float:
@@ -16,14 +31,20 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like '10s', '2m' or '1h'")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
+        try:
+            return _bounded(float(value))
+        except OverflowError:  # an integer too big for a float
+            raise ValueError("is longer than a duration may be") from None
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    raise ValueError(f"expected a duration like '10s', '2m' or '1h', got {value!r}")
+            return _bounded(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(f"expected a duration like '10s', '2m' or '1h', got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def parse_fraction(value: Any) -> float:
@@ -33,17 +54,21 @@ def parse_fraction(value: Any) -> float:
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+            number = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
         except ValueError:
-            pass
-        raise ValueError(f"expected a fraction like '10%' or 0.1, got {value!r}")
-    if isinstance(value, int | float):
+            number = None
+        if number is not None and math.isfinite(number):
+            return number
+        raise ValueError(f"expected a fraction like '10%' or 0.1, got {_short(value)}")
+    if isinstance(value, int | float) and math.isfinite(value):
         return float(value)
-    raise ValueError(f"expected a fraction like '10%' or 0.1, got {value!r}")
+    raise ValueError(f"expected a fraction like '10%' or 0.1, got {_short(value)}")
 
 
 def format_duration(seconds: float) -> str:
     """``90`` -> ``1m30s``; used in messages and reports."""
+    if not math.isfinite(seconds):
+        return str(seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     whole = round(seconds)
