@@ -165,10 +165,13 @@ def cmd_list(_: argparse.Namespace) -> int:
     import yaml
 
     for folder in SCENARIO_DIRS:
-        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            if path.stem in seen:
+        # examples/<server>/<server>.yaml: real third-party servers (docs/examples.md)
+        found = [*sorted(folder.glob("*.yaml")), *sorted(folder.glob("examples/*/*.yaml"))]
+        for path in found if folder.is_dir() else []:
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            if name in seen:
                 continue
-            seen.add(path.stem)
+            seen.add(name)
             try:
                 raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
                 desc = " ".join(str(raw.get("description", "")).split())
@@ -176,7 +179,7 @@ def cmd_list(_: argparse.Namespace) -> int:
                 desc = "(unreadable)"
             if len(desc) > 90:
                 desc = desc[:90].rsplit(" ", 1)[0] + " ..."
-            print(f"  {path.stem:<20} {desc}")
+            print(f"  {name:<20} {desc}")
     return EXIT_OK
 
 
