@@ -33,7 +33,8 @@ setup: $(STAMP)
 
 # What the tests need beyond a run: helm (built with Go, pinned) for the chart validation,
 # Debian's chromium for the report rendering test, and Debian's nginx and redis-server as
-# third-party targets of the fault-client tests (installed when we are root with apt-get).
+# third-party targets of the fault-client tests and scenarios/examples (installed when we are
+# root with apt-get). gunicorn, the examples' PyPI server, comes with the dev extras.
 setup-test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh --install-helm
 	scripts/third-party-servers.sh

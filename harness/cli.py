@@ -255,10 +255,13 @@ def cmd_list(_: argparse.Namespace) -> int:
     from harness.scenario import YamlLimitError, load_yaml, read_capped
 
     for folder in SCENARIO_DIRS:
-        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            if path.stem in seen:
+        # examples/<server>/<server>.yaml: real third-party servers (docs/examples.md)
+        found = [*sorted(folder.glob("*.yaml")), *sorted(folder.glob("examples/*/*.yaml"))]
+        for path in found if folder.is_dir() else []:
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            if name in seen:
                 continue
-            seen.add(path.stem)
+            seen.add(name)
             try:
                 raw = load_yaml(read_capped(path))
                 desc = " ".join(str(raw.get("description", "")).split()) if isinstance(
@@ -267,7 +270,7 @@ def cmd_list(_: argparse.Namespace) -> int:
                 desc = "(unreadable)"
             if len(desc) > 90:
                 desc = desc[:90].rsplit(" ", 1)[0] + " ..."
-            print(f"  {printable(path.stem, newlines=False):<20} {printable(desc)}")
+            print(f"  {printable(name, newlines=False):<20} {printable(desc)}")
     return EXIT_OK
 
 

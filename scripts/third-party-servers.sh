@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Third-party servers the fault-client tests run against (real software we did not write):
-# nginx and redis-server from Debian's packages. Idempotent: installs only what is missing,
+# nginx and redis-server from Debian's packages (also the servers of scenarios/examples/;
+# the examples' gunicorn is a PyPI package of the dev extras). Idempotent: installs only what is missing,
 # and never starts their system services (the tests run them as their own children on
 # 127.0.0.1 with generated configs).
 #

@@ -20,13 +20,14 @@ SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scena
 
 
 def resolve_path(ref: str | Path) -> Path:
-    """A scenario path, or a bare name found in ``scenarios/``."""
+    """A scenario path, or a name found in ``scenarios/`` (``smoke``, ``examples/nginx/nginx``:
+    the names ``harness list`` prints)."""
     path = Path(ref)
     if path.exists():
         return path
-    if path.suffix == "" and path.parent == Path("."):
+    if path.suffix == "" and not path.is_absolute() and ".." not in path.parts:
         for folder in SCENARIO_DIRS:
-            candidate = folder / f"{path.name}.yaml"
+            candidate = folder / f"{path}.yaml"
             if candidate.exists():
                 return candidate
     raise ScenarioError(str(ref), ["file not found (give a path or a name in scenarios/)"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,20 @@ def test_bundled_scenarios_validate(path: Path):
             assert load_scenario(path, variant=variant).variant == variant
 
 
+@pytest.mark.parametrize("path", sorted(Path("scenarios/examples").glob("*/*.yaml")),
+                         ids=lambda p: p.stem)
+def test_example_scenarios_validate_with_both_variants(path: Path):
+    """Every example validates leaky and fixed, and starts an executable launcher next to it
+    that is given ``{variant}``."""
+    for variant in ("leaky", "fixed"):
+        scenario = load_scenario(path, variant=variant)
+        assert scenario.variant == variant
+        command = scenario.all_targets[0].command
+        assert command is not None and "{variant}" in command, command
+        launcher = Path(command[0])
+        assert launcher.parent == path.parent.resolve() and os.access(launcher, os.X_OK)
+
+
 def test_container_faults_name_a_target():
     """A container fault must name a target of the scenario."""
     errors = errors_for(lambda d: d["phases"][1].update(
@@ -188,3 +203,8 @@ def test_container_faults_need_the_compose_backend():
     with pytest.raises(InputError, match="needs --backend compose") as info:
         make_backend("local", scenario)
     assert info.value.exit_code == 2
+
+
+def test_an_example_is_found_by_the_name_harness_list_prints():
+    """``examples/redis/redis`` (as ``harness list`` prints it) names scenarios/examples/redis/redis.yaml."""
+    assert load_scenario("examples/redis/redis").name == "redis-idle-timeout"
