@@ -15,8 +15,12 @@ from harness.verdicts import Summary
 
 def _write_atomic(path: Path, data: bytes) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
