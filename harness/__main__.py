@@ -2,6 +2,10 @@
 
 import sys
 
-from harness.cli import main
+from harness._signals import install
+
+install()  # before anything else is imported: a signal from here on is a stop request
+
+from harness.cli import main  # noqa: E402  (after the handlers, on purpose)
 
 sys.exit(main())

@@ -7,6 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from harness.errors import RunFolderWriteError
 from harness.runfolder import RunRecord, load_run, scenario_of
 from harness.scenario import Scenario
 from harness.verdicts import Check, Summary, Verdict, overall_verdict
@@ -48,18 +49,32 @@ def build_summary(run: RunRecord, scenario: Scenario, checks: list[Check]) -> Su
     )
 
 
+class ReportNotWritten(RunFolderWriteError):
+    """The analysis ran but its report could not be written in full (exit 3)."""
+
+    def __init__(self, message: str, summary: Summary) -> None:
+        super().__init__(message)
+        self.summary = summary  # the verdict as judged, for the terminal
+
+
 def finish(run_dir: Path, scenario: Scenario | None = None) -> Summary:
-    """Analyse a run folder and (re)write summary.json and every report."""
+    """Analyse a run folder and (re)write summary.json and every report.
+
+    ReportNotWritten (an EnvironmentFailure: exit 3) when a file could not be written (a
+    full disk, a rendering bug): a report is never announced that is not all there.
+    """
     run = load_run(run_dir)
     scenario = scenario or scenario_of(run_dir)
     checks = _analysis_checks(run, scenario)
     summary = build_summary(run, scenario, checks)
     from harness.report import write_reports, write_summary
 
-    write_summary(run_dir, summary)
     try:
+        write_summary(run_dir, summary)
         write_reports(run, summary, scenario)
-    except Exception as exc:  # the summary is written; a broken chart must not hide it
-        traceback.print_exc(file=sys.stderr)
-        print(f"harness: writing the reports failed: {exc!r}", file=sys.stderr)
+    except Exception as exc:  # the run is judged; say plainly that its report is not whole
+        if not isinstance(exc, OSError):
+            traceback.print_exc(file=sys.stderr)
+        raise ReportNotWritten(f"{run_dir}: the report could not be written in full: {exc}",
+                               summary) from exc
     return summary

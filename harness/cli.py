@@ -3,7 +3,9 @@ code (a run's outcome through ``harness.verdicts.exit_code_for``, errors through
 ``exit_code``; the codes themselves are in ``harness.errors``).
 
 0 every check passed · 1 a check failed (or compare found a regression) ·
-2 invalid input (scenario, CLI, run folder) · 3 the environment failed.
+2 invalid input (scenario, CLI, run folder) · 3 the environment or a tool failed (also: the
+report could not be written) · 4 inconclusive (a check could not be judged, or the run or
+command was cut short by a signal, and nothing failed).
 """
 
 from __future__ import annotations
@@ -14,10 +16,22 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import __version__
-from harness.errors import EXIT_CHECK_FAILED, EXIT_INPUT, EXIT_OK, HarnessError, InputError
+from harness._signals import STOP, install
+from harness.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_INPUT,
+    EXIT_OK,
+    HarnessError,
+    InputError,
+)
 from harness.text import printable
+
+if TYPE_CHECKING:
+    from harness.verdicts import Summary
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,7 +189,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _say(text: str) -> None:
+    print(f"harness: {printable(text)}", file=sys.stderr)
+
+
+def _print_summary(summary: Summary, title: str) -> None:
+    from harness.verdicts import verdict_label
+
+    failed = [c for c in summary.failed_checks if c.category != "tool"]
+    tools = [c for c in summary.failed_checks if c.category == "tool"]
+    print(f"{verdict_label(summary)}: {printable(title, newlines=False)} "
+          f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed)")
+    if summary.reason:
+        print(f"  {printable(summary.reason.splitlines()[0] if summary.reason.strip() else '')}")
+    for check in failed:
+        print(f"  {check.verdict.value.upper()} {printable(check.name)}: {printable(check.detail)}")
+    for check in tools:
+        print(f"  TOOL {printable(check.name)}: {printable(check.detail)} "
+              "(a harness tool problem; not the target's)")
+
+
+def _announce_report(run_dir: Path) -> None:
+    """Name the report only when it is there (written atomically: there means whole)."""
+    report = run_dir / "report.html"
+    if report.is_file():
+        print(f"report: {report}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness._finish import ReportNotWritten
+    from harness._recover import recover_runs
     from harness.run import RunOptions, run_scenario
     from harness.verdicts import exit_code_for
 
@@ -184,37 +227,42 @@ def cmd_run(args: argparse.Namespace) -> int:
                else out_problem(args.reports_root, "--reports-root"))
     if problem:
         raise InputError(problem)
-    outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
-                                                reports_root=args.reports_root, quiet=args.quiet))
-    summary = outcome.summary
-    failed = [c for c in summary.failed_checks if c.category != "tool"]
-    tools = [c for c in summary.failed_checks if c.category == "tool"]
-    print(f"{summary.verdict.value.upper()}: {scenario.name}"
-          f"{' [' + scenario.variant + ']' if scenario.variant else ''} "
-          f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed)")
-    if summary.reason:
-        print(f"  {printable(summary.reason.splitlines()[0] if summary.reason.strip() else '')}")
-    for check in failed:
-        print(f"  FAIL {printable(check.name)}: {printable(check.detail)}")
-    for check in tools:
-        print(f"  TOOL {printable(check.name)}: {printable(check.detail)} "
-              "(a harness tool problem; not the target's)")
-    print(f"report: {outcome.run_dir / 'report.html'}")
-    return exit_code_for(summary)
+    roots = {args.reports_root.resolve()}
+    if args.out is not None:
+        roots.add(args.out.resolve().parent)
+    for root in sorted(roots):  # runs whose harness was killed: clean up, finish their reports
+        recover_runs(root, log=_say)
+    title = f"{scenario.name}{' [' + scenario.variant + ']' if scenario.variant else ''}"
+    try:
+        outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
+                                                    reports_root=args.reports_root,
+                                                    quiet=args.quiet), stop=STOP)
+    except ReportNotWritten as exc:
+        _print_summary(exc.summary, title)
+        raise
+    _print_summary(outcome.summary, title)
+    _announce_report(outcome.run_dir)
+    return exit_code_for(outcome.summary)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness._finish import finish
+    from harness._recover import orphaned, recover
     from harness.errors import RunDirError
     from harness.report import report_problems
-    from harness.verdicts import exit_code_for
+    from harness.verdicts import exit_code_for, verdict_label
 
     problems = report_problems(args.run_dir)
     if problems:
         raise RunDirError("\n".join(problems))
-    summary = finish(args.run_dir)
-    print(f"{summary.verdict.value.upper()}: {printable(summary.scenario)} ({summary.status}); "
-          f"report: {args.run_dir / 'report.html'}")
+    manifest = orphaned(args.run_dir)
+    if manifest is not None:  # its harness was killed: clean up after it first
+        summary, killed = recover(args.run_dir, manifest)
+        _say(f"the harness of {args.run_dir} was killed; {killed} leftover process(es) killed")
+    else:
+        summary = finish(args.run_dir)
+    print(f"{verdict_label(summary)}: {printable(summary.scenario)} ({summary.status})")
+    _announce_report(args.run_dir)
     return exit_code_for(summary)
 
 
@@ -291,16 +339,19 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    install()  # first: from here on SIGINT/SIGTERM/SIGHUP are requests, never a bare death
     try:
+        args = build_parser().parse_args(argv)
+        if args.command not in ("run", "report"):  # nothing to finish: stop where they are
+            STOP.interruptible()
         _from_env(args)
         return COMMANDS[args.command](args)
     except HarnessError as exc:
-        print(f"harness: {printable(exc)}", file=sys.stderr)
+        _say(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return 130
+        _say(f"interrupted by {STOP.signal_name or 'SIGINT'}")
+        return EXIT_INCONCLUSIVE
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ input the harness cannot use and environments it cannot run in::
         ├── PortInUse                 a port the run needs is taken
         ├── ToxiproxyError            the Toxiproxy API refused or did not answer
         ├── TargetUnhealthy           a target never became healthy
-        └── TargetCrashed             a target died while starting
+        ├── TargetCrashed             a target died while starting
+        └── RunFolderWriteError       the run folder could not be written (disk full, ...)
 
 A target that dies *mid-run* is not an error: it is an event and a failing check.
 Third-party errors are converted at the boundary (``raise Ours(...) from exc``).
@@ -24,6 +25,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INCONCLUSIVE = 4  # a check could not be judged, or the run was cut short; nothing failed
 
 
 class HarnessError(Exception):
@@ -76,3 +78,7 @@ class TargetUnhealthy(EnvironmentFailure):
 
 class TargetCrashed(EnvironmentFailure):
     """A target process exited while the run was starting."""
+
+
+class RunFolderWriteError(EnvironmentFailure):
+    """Writing the run folder failed (ENOSPC, EIO, read-only): what could be written is there."""

@@ -1,8 +1,11 @@
 """One run: preflight, bring the topology up, drive the phase timeline, tear down, judge.
 
 ``with`` blocks and ``finally`` make teardown unconditional: every process is stopped and
-every toxic removed on a normal end, an error, SIGINT or SIGTERM; the report is written
-from the data so far in every case.
+every toxic removed on a normal end, an error, a full disk, SIGINT or SIGTERM; the report is
+written from the data so far in every case. Signals only set ``stop`` from before anything
+starts until the report's last byte (``exit_signals``). ``run.json`` records the harness's
+own pid and start time, so a run whose harness was killed is found, cleaned up and finished
+by the next one (``harness._recover``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,19 @@ from typing import Any
 import yaml
 
 from harness import __version__
-from harness._finish import finish
+from harness._finish import ReportNotWritten, finish
 from harness._process import wait_until
+from harness._procs import RUN_ID_ENV, identity
 from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
 from harness.backends import Backend, BackendContext, TargetHandle, Topology, make_backend
-from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError
+from harness.errors import (
+    EnvironmentFailure,
+    HarnessError,
+    InputError,
+    RunFolderWriteError,
+    ScenarioError,
+)
 from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
@@ -115,7 +125,8 @@ class Run:
     """
 
     def __init__(self, scenario: Scenario, options: RunOptions, *,
-                 backend: Backend | None = None, load: LoadFactory | None = None) -> None:
+                 backend: Backend | None = None, load: LoadFactory | None = None,
+                 stop: StopRequest | None = None) -> None:
         self.scenario = scenario
         self.options = options
         # preflight: everything that can be checked is checked before anything starts
@@ -127,10 +138,12 @@ class Run:
         self._load_factory: LoadFactory = load or _locust
         self.run_dir = new_run_dir(scenario, options)
         # every child inherits this: tests (and people) can find anything a run left behind
-        os.environ["HARNESS_RUN_ID"] = str(self.run_dir.resolve())
+        os.environ[RUN_ID_ENV] = str(self.run_dir.resolve())
         self.t0 = time.time()
         self.events = EventLog(self.run_dir / "events.jsonl", self.t0)
-        self.stop = StopRequest()
+        # the CLI passes the process-wide request: a signal before the run began counts too
+        self.stop = stop if stop is not None else StopRequest()
+        self._teardown_failure: EnvironmentFailure | None = None
         self.manifest: dict[str, Any] = {
             "schema_version": 1,
             "scenario": scenario.name,
@@ -141,6 +154,8 @@ class Run:
             "ended_at": None,
             "status": "running",
             "reason": "",
+            "harness": identity(),  # pid + start time: is the harness of this run still alive?
+            "reported": False,  # true once the report is written in full
             "versions": _versions(self.backend),
             "argv": sys.argv,
             "targets": [],
@@ -166,39 +181,85 @@ class Run:
     # ------------------------------------------------------------------ driving
 
     def execute(self) -> RunOutcome:
+        """Drive the run, tear down, write the report; signals are deferred all along."""
+        with exit_signals(self.stop):
+            env_error = self._drive()
+            self.progress.log("analysing and writing the report...")
+            try:
+                summary = finish(self.run_dir, self.scenario)
+            except ReportNotWritten as exc:
+                if env_error is not None:  # both: the run's own failure first
+                    raise EnvironmentFailure(f"{env_error}\n{exc}") from exc
+                raise
+            self.manifest["reported"] = True
+            # only saves the next run some work: if this write fails, it finishes the folder again
+            with contextlib.suppress(OSError):
+                self._save_manifest()
+        if env_error is not None:
+            raise env_error
+        return RunOutcome(summary, self.run_dir)
+
+    def _drive(self) -> HarnessError | None:
+        """Up, timeline, teardown; the environment failure that ended the run, if any."""
         env_error: HarnessError | None = None
-        with exit_signals(self.stop), self.progress:
+        with self.progress:
             self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
             self.progress.log(f"run folder: {self.run_dir}")
             try:
-                self._up()
+                if not self.stop.requested:
+                    self._up()
                 if not self.stop.requested:
                     self._timeline()
-                if self.manifest["status"] == "running":
+                self._check_writes()
+                if self.manifest["status"] == "running" and not self.stop.requested:
                     self._set_status("completed")
             except EnvironmentFailure as exc:
                 env_error = exc
-                self._set_status("error", str(exc))
-                self.events.emit(EventKind.ERROR, message=str(exc))
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # only outside the main thread (no handlers there)
                 self.stop.set("SIGINT")
+            except OSError as exc:  # a write of our own (run.json, evidence) failed
+                env_error = RunFolderWriteError(f"writing the run folder {self.run_dir} "
+                                                f"failed: {exc}")
+                env_error.__cause__ = exc
             except Exception as exc:  # a harness bug: still tear down and write the data so far
                 env_error = EnvironmentFailure(f"the harness failed: {exc!r}")
                 env_error.__cause__ = exc
-                self._set_status("error", str(env_error))
                 self.events.emit(EventKind.ERROR, message=str(env_error),
                                  traceback=traceback.format_exc())
             finally:
+                if env_error is not None:
+                    self._set_status("error", str(env_error))
+                    self.events.emit(EventKind.ERROR, message=str(env_error))
                 if self.stop.requested:
                     self._set_status("interrupted", f"stopped by {self.stop.signal_name}")
                     self.events.emit(EventKind.INTERRUPTED, signal=self.stop.signal_name)
                 self._teardown()
-        self.progress.log("analysing and writing the report...")
-        summary = finish(self.run_dir, self.scenario)
-        if env_error is not None:
-            raise env_error
-        return RunOutcome(summary, self.run_dir)
+        if env_error is None:
+            # a write that failed during teardown still means the data is not all there
+            failure = self._teardown_failure or self._write_failure()
+            if failure is not None:
+                env_error = failure
+                self._set_status("error", str(failure))
+                with contextlib.suppress(OSError):
+                    self._save_manifest()
+        return env_error
+
+    def _write_failure(self) -> RunFolderWriteError | None:
+        """The first failed write of the sampler or the event log, as an error."""
+        for what, error in (("samples", self.sampler.error if self.sampler else None),
+                            ("events", self.events.error)):
+            if error is not None:
+                failure = RunFolderWriteError(
+                    f"the run folder {self.run_dir} could not be written ({what}): {error}")
+                failure.__cause__ = error
+                return failure
+        return None
+
+    def _check_writes(self) -> None:
+        failure = self._write_failure()
+        if failure is not None:
+            raise failure
 
     def _up(self) -> None:
         self.progress.log(f"starting {self.options.backend} backend: toxiproxy and "
@@ -316,6 +377,7 @@ class Run:
                 return False
             if not self._check_processes(phase):
                 return False
+            self._check_writes()
             requests, p99 = tail.poll()
             targets: dict[str, dict[str, float]] = {}
             for (target, metric), value in list(self.sampler.latest.items()):
@@ -348,25 +410,44 @@ class Run:
         return True
 
     def _teardown(self) -> None:
+        """Stop the load and the sampler, then ``backend.down()`` whatever happened before."""
         self.progress.log("stopping load, removing faults, stopping processes...")
-        if self.locust is not None:
+        try:
+            if self.locust is not None:
+                self._teardown_step("stopping Locust", partial(self.locust.stop, grace=5.0))
+            if self.sampler is not None:
+                sampler = self.sampler
+                self._teardown_step("end evidence", partial(sampler.snapshot_evidence, "end"))
+                self._teardown_step("stopping the sampler", sampler.stop)
+        finally:
             try:
-                self.locust.stop(grace=5.0)
-            except Exception as exc:  # keep tearing down; the error is recorded
-                self.events.emit(EventKind.ERROR, message=f"stopping Locust: {exc!r}")
-        if self.sampler is not None:
-            self.sampler.snapshot_evidence("end")
-            self.sampler.stop()
-        problems = self.backend.down()
-        for problem in problems or []:
-            self.events.emit(EventKind.ERROR, message=f"teardown: {problem}")
-        self.events.emit(EventKind.RUN_END, status=self.manifest["status"])
-        self.manifest["ended_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._save_manifest()
-        self.events.close()
+                problems = self.backend.down()
+            except Exception as exc:  # processes or toxics may be left: the run is not clean
+                problems = [f"stopping the {self.options.backend} backend failed: {exc!r}"]
+                self._teardown_failure = EnvironmentFailure(problems[0])
+                self._teardown_failure.__cause__ = exc
+            for problem in problems or []:
+                self.events.emit(EventKind.ERROR, message=f"teardown: {problem}")
+            self.events.emit(EventKind.RUN_END, status=self.manifest["status"])
+            self.manifest["ended_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            try:
+                self._save_manifest()
+            except OSError as exc:
+                self._teardown_failure = self._teardown_failure or RunFolderWriteError(
+                    f"writing {self.run_dir / 'run.json'} failed: {exc}")
+            self.events.close()
+
+    def _teardown_step(self, what: str, step: Callable[[], object]) -> None:
+        """Run one teardown step; an error is recorded and the next step still runs."""
+        try:
+            step()
+        except Exception as exc:
+            self.events.emit(EventKind.ERROR, message=f"{what}: {exc!r}")
 
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, *,
-                 backend: Backend | None = None, load: LoadFactory | None = None) -> RunOutcome:
+                 backend: Backend | None = None, load: LoadFactory | None = None,
+                 stop: StopRequest | None = None) -> RunOutcome:
     """Run one scenario end to end; see ``Run``."""
-    return Run(scenario, options or RunOptions(), backend=backend, load=load).execute()
+    return Run(scenario, options or RunOptions(), backend=backend, load=load,
+               stop=stop).execute()

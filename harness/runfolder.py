@@ -27,6 +27,7 @@ import math
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,8 +77,12 @@ class LineWriter:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON through a temp file and rename: readers never see half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written temp file must not fill a full disk more
+        raise
 
 
 def can_write_in(folder: Path) -> bool:
@@ -100,20 +105,37 @@ def fmt(value: float) -> str:
 
 
 class EventLog:
-    """``events.jsonl``: timestamped run events (phases, faults, process exits, errors)."""
+    """``events.jsonl``: timestamped run events (phases, faults, process exits, errors).
+
+    ``emit`` never raises for a failed write (a full disk): error and teardown paths emit
+    too, and must go on. The first failure is kept in ``error``; the run polls it and ends
+    as an environment failure.
+    """
 
     def __init__(self, path: Path, t0: float) -> None:
         self.t0 = t0
+        self.path = path
+        self.error: OSError | None = None
+        self._lock = threading.Lock()  # the sampler thread emits too
         self._writer = LineWriter(path)
 
     def emit(self, kind: EventKind, **fields: Any) -> dict[str, Any]:
         now = time.time()
         event = {"t": round(now - self.t0, 3), "ts": _iso(now), "kind": kind.value, **fields}
-        self._writer.write_json(event)
+        with self._lock:
+            try:
+                self._writer.write_json(event)
+            except (OSError, ValueError) as exc:  # ValueError: closed by a failed flush
+                if self.error is None:
+                    self.error = exc if isinstance(exc, OSError) else OSError(str(exc))
         return event
 
     def close(self) -> None:
-        self._writer.close()
+        with self._lock:
+            try:
+                self._writer.close()
+            except OSError as exc:
+                self.error = self.error or exc
 
 
 def _iso(epoch: float) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_OK
+from harness.errors import EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_INCONCLUSIVE, EXIT_OK
 
 SCHEMA_VERSION = 1
 
@@ -19,7 +19,7 @@ SCHEMA_VERSION = 1
 class Verdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    ERROR = "error"  # could not be evaluated (no data): counts as failing
+    ERROR = "error"  # could not be evaluated (no data, run cut short): inconclusive, exit 4
     SKIP = "skip"  # not applicable (e.g. no recovery phase); does not fail the run
 
 
@@ -106,17 +106,36 @@ class Summary(BaseModel):
 
 
 def overall_verdict(checks: list[Check]) -> Verdict:
-    """FAIL if a target or run check failed or errored, else PASS.
+    """FAIL if a target or run check failed; else ERROR (inconclusive) if one could not be
+    judged; else PASS.
 
     Checks of category ``tool`` (toxiproxy-server, Locust: the control series) are
     reported as tool problems and never fail the target's verdict.
     """
-    judged = [c for c in checks if c.category != "tool"]
-    return Verdict.FAIL if any(c.failed for c in judged) else Verdict.PASS
+    judged = [c.verdict for c in checks if c.category != "tool"]
+    if Verdict.FAIL in judged:
+        return Verdict.FAIL
+    return Verdict.ERROR if Verdict.ERROR in judged else Verdict.PASS
 
 
 def exit_code_for(summary: Summary) -> int:
-    """The one place the run outcome becomes an exit code (0/1/3; 2 is raised earlier)."""
+    """The one place the run outcome becomes an exit code (0/1/3/4; 2 is raised earlier).
+
+    3 when the environment or a tool failed (the data cannot be trusted); else 1 when a
+    check failed (a failed check wins over inconclusive); else 4 when a check could not be
+    judged or the run was cut short (interrupted, or the harness killed); else 0.
+    """
     if summary.status == "error":
         return EXIT_ENVIRONMENT
-    return EXIT_CHECK_FAILED if summary.verdict != Verdict.PASS else EXIT_OK
+    judged = [c.verdict for c in summary.checks if c.category != "tool"]
+    if Verdict.FAIL in judged:
+        return EXIT_CHECK_FAILED
+    if Verdict.ERROR in judged or summary.status in ("interrupted", "running"):
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
+
+
+def verdict_label(summary: Summary) -> str:
+    """How the CLI names the outcome: PASS, FAIL, INCONCLUSIVE or ERROR (a tool failed)."""
+    return {EXIT_OK: "PASS", EXIT_CHECK_FAILED: "FAIL", EXIT_INCONCLUSIVE: "INCONCLUSIVE"}.get(
+        exit_code_for(summary), "ERROR")

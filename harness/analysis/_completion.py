@@ -46,7 +46,10 @@ def completed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) 
     if not_done:
         problems.append(f"phases not finished: {', '.join(not_done)}")
     if problems:
-        return base.judged(Verdict.FAIL, observed=ran_for, evidence=evidence,
+        # cut short by a signal or a killed harness: the run could not decide (inconclusive);
+        # a crashed target or a failed tool is a failure of its own
+        cut_short = status in ("interrupted", "running")
+        return base.judged(Verdict.ERROR if cut_short else Verdict.FAIL, observed=ran_for, evidence=evidence,
                            detail=f"the run did not complete after {num(ran_for)}s of "
                             f"{num(scenario.duration)}s planned: {'; '.join(problems)}.")
     return base.judged(Verdict.PASS, observed=ran_for, evidence=evidence,

@@ -1,8 +1,9 @@
 """The sampler: every ``interval`` seconds, every source of every target, to samples.csv.
 
 Runs in its own thread, on an absolute schedule (no drift), flushing each row, so a run
-killed at any second leaves every sample taken so far. Keeps only the latest value of
-each series in memory (flat memory over a 24 h soak).
+killed at any second leaves every sample taken so far. A tick that raises (a full disk) stops
+the thread with the exception in ``error``; the run polls it and ends as an environment
+failure. Keeps only the latest value of each series in memory (flat memory over a 24 h soak).
 
 A source summed over a process tree (``proc:fds`` of a master and its workers) also says
 what each process holds: those rows go to ``processes.csv`` (t,target,pid,name,metric,value,
@@ -40,6 +41,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.latest: dict[tuple[str, str], float] = {}
+        self.error: Exception | None = None  # why the sampler stopped early (the run ends)
         self.ticks = 0
 
     def add(self, handles: Iterable[TargetHandle]) -> None:
@@ -81,7 +83,13 @@ class Sampler:
     def _loop(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
-            self.sample_once()
+            try:
+                self.sample_once()
+            except Exception as exc:  # a full disk, a source bug: recorded; the run ends on it
+                self.error = exc
+                if self.events is not None:
+                    self.events.emit(EventKind.ERROR, message=f"the sampler stopped: {exc!r}")
+                return
             next_at += self.interval
             delay = next_at - time.monotonic()
             if delay < 0:  # a slow tick: skip ahead rather than burst
@@ -94,12 +102,17 @@ class Sampler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread and close the files; never raises (a close error is ``error``)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._writer.close()
-        if self._processes is not None:
-            self._processes.close()
+        for writer in (self._writer, self._processes):
+            if writer is None:
+                continue
+            try:
+                writer.close()
+            except OSError as exc:  # the last flush hit a full disk
+                self.error = self.error or exc
 
     def snapshot_evidence(self, label: str) -> None:
         """Write ``evidence/<label>.<target>.json`` for every target that offers it."""

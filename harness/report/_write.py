@@ -35,8 +35,12 @@ def report_problems(run_dir: Path) -> list[str]:
 
 def _write_atomic(path: Path, data: bytes) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -141,11 +141,19 @@ def test_signal_mid_run_tears_down_and_reports(tmp_path: Path, sig: signal.Signa
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert took < 15, f"took {took:.1f}s to stop"
-    assert proc.returncode == 1, stdout + stderr
+    # teardown (signal to run_end) is bounded by the stop graces (Locust 5 s, targets 5 s,
+    # toxiproxy 3 s; processes that exit on TERM take far less); the analysis and report
+    # after it are CPU work that a busy machine stretches (21 s seen), so they get their own
+    # generous bound instead of sharing the teardown's
+    kinds = {e["kind"]: e["t"] for e in events_of(out)}
+    assert kinds["run_end"] - kinds["interrupted"] < 15, kinds
+    assert took < 90, f"took {took:.1f}s to stop and write the report"
     summary = json.loads((out / "summary.json").read_text())
+    failed = any(c["verdict"] == "fail" for c in summary["checks"] if c["category"] != "tool")
+    # cut short: inconclusive (4) unless the data so far already shows a failure (1)
+    assert proc.returncode == (1 if failed else 4), stdout + stderr
     assert summary["status"] == "interrupted"
-    assert any(c["name"] == "run.completed" and c["verdict"] == "fail" for c in summary["checks"])
+    assert any(c["name"] == "run.completed" and c["verdict"] == "error" for c in summary["checks"])
     assert (out / "report.html").is_file()
     assert len((out / "samples.csv").read_text().splitlines()) > 10
     assert_faults_removed(out)

@@ -67,15 +67,30 @@ class RunningSample:
 
     def settle(self, timeout: float = 10.0) -> int:
         """Wait until the task count stops moving for a second; that count."""
-        last, stable_since, deadline = self.tasks(), time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            now = self.tasks()
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            elif time.monotonic() - stable_since >= 1.0:
-                break
-        return last
+        return settled(self.tasks, timeout)
+
+    def settle_fds(self, timeout: float = 10.0) -> int:
+        """Wait until the FD count stops moving for a second; that count."""
+        return settled(self.fds, timeout)
+
+
+def settled(read: Callable[[], int], timeout: float = 10.0) -> int:
+    """Wait until ``read()`` stops moving for a second; that value.
+
+    A baseline read right after a health check or a warm-up request can still hold that
+    request's server-side connection (closed a moment later, later still on a busy machine),
+    which inflates the baseline and eats a count assertion's margin. A value that held for a
+    second is the process at rest.
+    """
+    last, stable_since, deadline = read(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = read()
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= 1.0:
+            break
+    return last
 
 
 StartSample = Callable[..., RunningSample]

@@ -13,6 +13,7 @@ import requests
 
 from harness.testing import ManagedProcess, free_port, wait_until
 from harness.tools import build_go_sample, go_version
+from tests.integration.conftest import settled
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -86,13 +87,16 @@ def test_upstream_errors_leak_bodies_in_leaky(start_sample, toxiproxy, start_go,
     upstream = start_sample("upstream", "leaky")  # every third /item is a 503
     up = toxiproxy.proxy("up", upstream.port)
     go = start_go(variant, f"http://127.0.0.1:{up}")
-    time.sleep(0.5)
-    before, fds_before = go.goroutines(), go.fds()
+    # baselines at rest: the health check's connection (a goroutine and an FD) may still be
+    # open a moment after it answered; counted in the baseline it ate the whole margin once
+    # (19 FDs where N = 20 were pinned). Each of the N 503s pins exactly one upstream
+    # connection in leaky (one FD, a readLoop and a writeLoop goroutine), so the leaky
+    # bounds are exact counts with no slack needed, once both readings are at rest.
+    before, fds_before = settled(go.goroutines), settled(go.fds)
     with requests.Session() as http:
         statuses = [http.get(f"{go.url}/api/item/{i}", timeout=5).status_code
                     for i in range(3 * N)]
-    time.sleep(1.0)
-    after, fds_after = go.goroutines(), go.fds()
+    after, fds_after = settled(go.goroutines), settled(go.fds)
     print(f"{variant}: 502s={statuses.count(502)} goroutines {before}->{after} "
           f"fds {fds_before}->{fds_after}")
     assert statuses.count(502) == N
@@ -108,7 +112,9 @@ def test_upstream_errors_leak_bodies_in_leaky(start_sample, toxiproxy, start_go,
 def test_vanished_stream_clients_park_goroutines_in_leaky(start_go, variant):
     """N stream clients that go silent: leaky parks N handler goroutines; fixed none."""
     go = start_go(variant, "http://127.0.0.1:1")
-    before = go.goroutines()
+    # at rest: the health check's connection goroutine, still there a moment after it
+    # answered, once made the baseline one too high (total 4->23 with N = 20 parked)
+    before = settled(go.goroutines)
     held: list[socket.socket | BufferedReader] = []
     try:
         for i in range(N):

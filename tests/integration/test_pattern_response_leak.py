@@ -27,8 +27,7 @@ def test_refused_large_reports_hold_one_fd_each_in_leaky(gateway):
     with requests.Session() as http:
         for i in range(5):  # warm the pool with small reports
             assert http.get(f"{gateway.url}/api/report/{3 * i + 1}", timeout=5).ok
-        time.sleep(0.5)
-        before = gateway.fds()
+        before = gateway.settle_fds()  # at rest: no warm-up connection still closing
         for i in range(N):
             resp = http.get(f"{gateway.url}/api/report/{3 * i}", timeout=5)
             assert resp.status_code == 502 and "too large" in resp.text
