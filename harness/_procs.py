@@ -89,7 +89,7 @@ def child_records(run_dir: Path) -> list[dict[str, Any]]:
     """The ``logs/*.proc.json`` records of a run folder (unreadable ones skipped)."""
     records = []
     for path in sorted((run_dir / "logs").glob("*.proc.json")):
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, RecursionError):
             records.append(json.loads(path.read_text(encoding="utf-8")))
     return records
 

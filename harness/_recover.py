@@ -28,7 +28,7 @@ def orphaned(run_dir: Path) -> dict[str, Any] | None:
     """The manifest of a run whose harness died before its report was written, else None."""
     try:
         manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # damaged: `harness report` names it
         return None
     if not isinstance(manifest, dict) or manifest.get("reported", True):
         return None
