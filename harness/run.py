@@ -27,8 +27,9 @@ from harness._finish import finish
 from harness._process import wait_until
 from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
+from harness._watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 from harness.backends import Backend, BackendContext, TargetHandle, Topology, make_backend
-from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError
+from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError, ToolFrozen
 from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
@@ -53,6 +54,9 @@ class RunOptions:
     reports_root: Path = Path("reports")
     quiet: bool = False
     live: bool | None = None
+    # seconds a tool (toxiproxy API, Locust heartbeat) may stay silent before the run ends
+    # as a tool failure (exit 3); see harness/_watchdog.py
+    tool_timeout: float = FROZEN_AFTER
 
 
 @dataclass
@@ -149,6 +153,7 @@ class Run:
         self.sampler: Sampler | None = None
         self.locust: LoadRunner | None = None
         self.topology: Topology | None = None
+        self.watchdog: Watchdog | None = None
         self.progress = Progress(scenario.name, quiet=options.quiet, live=options.live)
 
     def _save_manifest(self) -> None:
@@ -175,6 +180,8 @@ class Run:
                     self._set_status("completed")
             except EnvironmentFailure as exc:
                 env_error = exc
+                if isinstance(exc, ToolFrozen):
+                    self._tool_failed(exc.tool, exc.what, exc.since)
                 self._set_status("error", str(exc))
                 self.events.emit(EventKind.ERROR, message=str(exc))
             except KeyboardInterrupt:
@@ -240,6 +247,10 @@ class Run:
         locust = self.locust
         load_start = time.time()
         locust.begin(load_start)
+        # at least four probes inside the silence that counts as frozen
+        self.watchdog = Watchdog(self.backend.probe, locust.last_alive,
+                                 every=min(PROBE_EVERY, self.options.tool_timeout / 4),
+                                 frozen_after=self.options.tool_timeout)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
                          if p.faults or (p.users if p.users is not None else 1)), default=0)
@@ -312,6 +323,8 @@ class Run:
                 return False
             if not self._check_processes(phase):
                 return False
+            if self.watchdog is not None:
+                self.watchdog.check()
             requests, p99 = tail.poll()
             targets: dict[str, dict[str, float]] = {}
             for (target, metric), value in list(self.sampler.latest.items()):
@@ -334,14 +347,23 @@ class Run:
                 self.progress.log(f"target {gone.name!r} exited (code {gone.returncode}): "
                                   "ending the run")
                 return False
+            self._tool_failed(gone.name, f"exited with code {gone.returncode}", time.time())
             raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
         code = self.locust.exited() if self.locust is not None else None
         if code is not None:
             assert self.locust is not None
             self.events.emit(EventKind.PROCESS_EXIT, process="locust", role="load",
                              returncode=code, expected=False, phase=phase)
+            self._tool_failed("locust", f"exited early with code {code}",
+                              self.locust.last_alive() or time.time())
             raise EnvironmentFailure(f"Locust exited early with code {code}\n{self.locust.tail()}")
         return True
+
+    def _tool_failed(self, tool: str, what: str, since: float) -> None:
+        """Record that a tool failed: the analysis trusts the run's data only before ``since``."""
+        self.events.emit(EventKind.TOOL_FAILED, tool=tool, what=what,
+                         since=round(max(0.0, since - self.t0), 3))
+        self.progress.log(f"{tool} {what}: ending the run (a tool failure, not the target's)")
 
     def _teardown(self) -> None:
         self.progress.log("stopping load, removing faults, stopping processes...")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_OK
+from harness.errors import EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_INCONCLUSIVE, EXIT_OK
 
 SCHEMA_VERSION = 1
 
@@ -21,9 +21,13 @@ class Verdict(StrEnum):
     FAIL = "fail"
     ERROR = "error"  # could not be evaluated (no data): counts as failing
     SKIP = "skip"  # not applicable (e.g. no recovery phase); does not fail the run
+    # could not be judged from what the harness saw (e.g. the load stopped and nothing says
+    # why): never a pass; the run exits 4 when nothing failed
+    INCONCLUSIVE = "inconclusive"
 
 
-CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "run", "error"]
+CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "rate", "run",
+                    "error"]
 Category = Literal["target", "tool", "run"]
 
 
@@ -106,17 +110,30 @@ class Summary(BaseModel):
 
 
 def overall_verdict(checks: list[Check]) -> Verdict:
-    """FAIL if a target or run check failed or errored, else PASS.
+    """FAIL if a target or run check failed or errored; else INCONCLUSIVE if one could not
+    be judged; else PASS. A failed check wins over an inconclusive one.
 
     Checks of category ``tool`` (toxiproxy-server, Locust: the control series) are
     reported as tool problems and never fail the target's verdict.
     """
     judged = [c for c in checks if c.category != "tool"]
-    return Verdict.FAIL if any(c.failed for c in judged) else Verdict.PASS
+    if any(c.failed for c in judged):
+        return Verdict.FAIL
+    if any(c.verdict == Verdict.INCONCLUSIVE for c in judged):
+        return Verdict.INCONCLUSIVE
+    return Verdict.PASS
 
 
 def exit_code_for(summary: Summary) -> int:
-    """The one place the run outcome becomes an exit code (0/1/3; 2 is raised earlier)."""
+    """The one place the run outcome becomes an exit code (0/1/3/4; 2 is raised earlier).
+
+    A tool failure (status ``error``) wins over everything, a failed check over an
+    inconclusive one (DESIGN.md, exit codes).
+    """
     if summary.status == "error":
         return EXIT_ENVIRONMENT
-    return EXIT_CHECK_FAILED if summary.verdict != Verdict.PASS else EXIT_OK
+    if summary.verdict == Verdict.PASS:
+        return EXIT_OK
+    if summary.verdict == Verdict.INCONCLUSIVE:
+        return EXIT_INCONCLUSIVE
+    return EXIT_CHECK_FAILED

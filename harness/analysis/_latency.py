@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.analysis._common import finite, num
 from harness.analysis._hdr import MergedHistogram
-from harness.analysis._phases import Span, covered, load_phases
+from harness.analysis._phases import Span, covered, load_phases, trusted_until
 from harness.runfolder import RunRecord
 from harness.scenario import LATENCY_KEY, Scenario, Threshold
 from harness.verdicts import Check, CheckHead, Verdict
@@ -58,6 +58,17 @@ def merge_by_phase(
     return merged, bad
 
 
+def never_ran(run: RunRecord, head: CheckHead, name: str) -> Check:
+    """A phase with no data: inconclusive after a tool failure (not the target's doing),
+    an error otherwise."""
+    limit = trusted_until(run)
+    if limit is not None:
+        return head.judged(Verdict.INCONCLUSIVE,
+                           detail=f"phase {name!r} not judged: a tool failed at "
+                                  f"t={num(limit)}s, before it (see the run's reason).")
+    return head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran.")
+
+
 def percentile_of(key: str) -> float:
     """``p99_ms`` -> 99.0, ``p99.9_ms`` -> 99.9."""
     match = LATENCY_KEY.match(key)
@@ -90,7 +101,7 @@ def latency_checks(
         head = CheckHead(name=f"{key}[{name}]", metric=key, kind="latency",
                          threshold=threshold.max, unit="ms", phases=[name])
         if name in missing:
-            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
+            out.append(never_ran(run, head, name))
             continue
         span = spans[name]
         hist = hists[name]
@@ -156,7 +167,7 @@ def error_ratio_checks(
         head = CheckHead(name=f"error_ratio[{name}]", metric="error_ratio", kind="error_ratio",
                          threshold=threshold.max, unit="ratio", phases=[name])
         if name in missing:
-            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
+            out.append(never_ran(run, head, name))
             continue
         span = spans[name]
         mask = _window_mask(run, span, threshold.ignore_first)

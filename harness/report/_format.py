@@ -10,7 +10,8 @@ from typing import Any
 from harness.runfolder import RunRecord
 from harness.verdicts import Check, Summary, Verdict
 
-VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️"}
+VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️",
+                Verdict.INCONCLUSIVE: "❔"}
 MAX_EVIDENCE_CHARS = 20_000
 MAX_EVENTS = 2_000
 

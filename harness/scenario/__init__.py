@@ -25,13 +25,14 @@ from harness.scenario._parse import (
     scenario_from_dict,
 )
 from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
-from harness.scenario._thresholds import LATENCY_KEY, Threshold, is_latency_key
+from harness.scenario._thresholds import LATENCY_KEY, RATE_KEY, Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
 
 __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
     "LATENCY_KEY",
+    "RATE_KEY",
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
     "TOXIC_ATTRIBUTES",
