@@ -69,6 +69,12 @@ def never_ran(run: RunRecord, head: CheckHead, name: str) -> Check:
     return head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran.")
 
 
+def _tool_cut(head: CheckHead, name: str, span: Span) -> Check:
+    return head.judged(Verdict.INCONCLUSIVE,
+                       detail=f"phase {name!r} not judged: a tool failed at t={num(span.end)}s, "
+                              "and no request of it was recorded before that.")
+
+
 def percentile_of(key: str) -> float:
     """``p99_ms`` -> 99.0, ``p99.9_ms`` -> 99.9."""
     match = LATENCY_KEY.match(key)
@@ -108,6 +114,9 @@ def latency_checks(
         count = int(hist.get_total_count())
         mask = _window_mask(run, span, threshold.ignore_first)
         head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
+        if count == 0 and span.tool_cut:
+            out.append(_tool_cut(head, name, span))
+            continue
         if count == 0:
             out.append(_fallback(head, run, key, pct, name, mask, threshold.max))
             continue
@@ -175,8 +184,8 @@ def error_ratio_checks(
         failures = float(np.nansum(run.latency.failures[mask]))
         head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
         if requests <= 0:
-            out.append(head.judged(Verdict.ERROR,
-                                   detail=f"no requests recorded in phase {name!r}."))
+            out.append(_tool_cut(head, name, span) if span.tool_cut else head.judged(
+                Verdict.ERROR, detail=f"no requests recorded in phase {name!r}."))
             continue
         ratio = failures / requests
         verdict = Verdict.PASS if ratio <= threshold.max else Verdict.FAIL

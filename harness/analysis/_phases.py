@@ -25,6 +25,7 @@ class Span:
     cut_short: bool
     users: int
     has_faults: bool
+    tool_cut: bool = False  # cut at a tool's failure: missing data is not the target's
 
 
 def effective_users(scenario: Scenario, phase: Phase) -> int:
@@ -103,12 +104,12 @@ def spans(run: RunRecord, scenario: Scenario) -> dict[str, Span]:
     limit = trusted_until(run)
     for span in run.phases:
         phase = by_name.get(span.name)
-        end, cut = _end(span, t_end), span.end is None
+        end, cut, tool_cut = _end(span, t_end), span.end is None, False
         if limit is not None:
             if span.start >= limit:
                 continue
             if end > limit:
-                end, cut = limit, True
+                end, cut, tool_cut = limit, True, True
         out[span.name] = Span(
             name=span.name,
             start=span.start,
@@ -116,6 +117,7 @@ def spans(run: RunRecord, scenario: Scenario) -> dict[str, Span]:
             cut_short=cut,
             users=effective_users(scenario, phase) if phase else 0,
             has_faults=bool(phase.faults) if phase else bool(span.faults),
+            tool_cut=tool_cut,
         )
     return out
 

@@ -132,6 +132,10 @@ def _judge(
         "baseline_phase": baseline, "expected_per_s": round(expected, 3),
         "stretch_s": width, "ramp_s": round(ramp, 3), "windows": len(counts),
     }
+    if len(counts) < width and span.tool_cut:
+        return head.judged(Verdict.INCONCLUSIVE, evidence=evidence,
+                           detail=f"phase {span.name!r} not judged: a tool failed at "
+                                  f"t={num(span.end)}s, {len(counts)}s after its ramp.")
     if len(counts) < width:
         return head.judged(Verdict.SKIP, evidence=evidence,
                            detail=f"phase {span.name!r} is too short to judge its rate: "

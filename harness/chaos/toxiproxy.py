@@ -107,7 +107,8 @@ class ToxiproxyClient:
         try:
             self.version(timeout=wait)
         except ToxiproxyError as exc:
-            return f"its API at {self.url} did not answer /version ({exc})"
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else str(exc)
+            return f"its API at {self.url} did not answer /version within {wait:g}s ({cause})"
         return None
 
     # ------------------------------------------------------------------ changes

@@ -1,0 +1,129 @@
+"""Faults in the run's own parts, with real processes: SIGSTOP / SIGKILL of toxiproxy-server,
+of Locust and of the target mid-run. Each gets the right verdict and exit code, a written
+report and no process left; a broken tool is never blamed on the target."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, processes_with_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+# Small on purpose: the fault lands ~2 s into steady; a frozen tool is noticed 10 s later
+# (the watchdog's limit), so every case ends within ~30 s.
+SCENARIO = """\
+name: tool-faults
+target: {name: api, sample: healthy}
+proxies: [{name: front, upstream: api}]
+load: {user: HttpApiUser, users: 5, spawn_rate: 5, options: {path: /api/item/1}}
+phases:
+  - {name: warmup, duration: 6s}
+  - {name: steady, duration: 12s}
+  - {name: recovery, duration: 3s, users: 0}
+thresholds:
+  p99_ms: {max: 500}
+  error_ratio: {max: 0.01}
+"""
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def pid_of(run_dir: Path, name: str) -> int:
+    manifest = json.loads((run_dir / "run.json").read_text())
+    return next(int(t["pid"]) for t in manifest["targets"] if t["name"] == name)
+
+
+def fault_run(tmp_path: Path, who: str, sig: signal.Signals) -> tuple[int, dict, str]:
+    """Run the scenario, send ``sig`` to ``who`` 2 s into steady; (exit code, summary, output)."""
+    scenario = tmp_path / "tool-faults.yaml"
+    scenario.write_text(SCENARIO)
+    out = tmp_path / "run"
+    harness = subprocess.Popen([sys.executable, "-m", "harness", "run", str(scenario), "--out",
+                                str(out), "-q"], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    victim: int | None = None
+    try:
+        deadline = time.monotonic() + 90
+        while not any(e["kind"] == "phase_start" and e["phase"] == "steady"
+                      for e in events_of(out)):
+            assert harness.poll() is None, harness.communicate()[0]
+            assert time.monotonic() < deadline, "steady never started"
+            time.sleep(0.2)
+        time.sleep(2.0)
+        victim = pid_of(out, who)
+        os.kill(victim, sig)
+        output, _ = harness.communicate(timeout=120)
+    finally:
+        if victim is not None:  # whatever happened, nothing stays stopped or alive
+            for cont in (signal.SIGCONT, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(victim, cont)
+        if harness.poll() is None:
+            harness.kill()
+            harness.communicate()
+    left = processes_with_env(f"HARNESS_RUN_ID={out.resolve()}")
+    assert not left, f"processes of the run still alive: {left}"
+    for name in ("summary.json", "report.html", "report.md", "junit.xml"):
+        assert (out / name).is_file(), f"{name} missing\n{output}"
+    return harness.returncode, json.loads((out / "summary.json").read_text()), output
+
+
+def story(summary: dict) -> str:
+    return "\n".join(f"{c['verdict']} {c['name']} [{c['category']}]: {c['detail']}"
+                     for c in summary["checks"])
+
+
+def blamed_on_target(summary: dict) -> list[str]:
+    return [c["name"] for c in summary["checks"]
+            if c["category"] == "target" and c["verdict"] in ("fail", "error")]
+
+
+@pytest.mark.parametrize(("who", "sig"), [
+    ("toxiproxy", signal.SIGSTOP), ("locust", signal.SIGSTOP),
+    ("toxiproxy", signal.SIGKILL), ("locust", signal.SIGKILL),
+], ids=["toxiproxy-stop", "locust-stop", "toxiproxy-kill", "locust-kill"])
+def test_a_tool_that_freezes_or_dies_is_a_tool_failure(
+        tmp_path: Path, who: str, sig: signal.Signals) -> None:
+    """A frozen or killed toxiproxy-server / Locust: exit 3, the tool named, the report
+    written, no target check failed."""
+    code, summary, output = fault_run(tmp_path, who, sig)
+    assert code == 3, output + story(summary)
+    assert summary["status"] == "error"
+    assert who in summary["reason"].lower(), summary["reason"]
+    assert not blamed_on_target(summary), story(summary)
+
+
+def test_a_frozen_target_fails_its_rate_latency_and_error_checks(tmp_path: Path) -> None:
+    """SIGSTOP of the target: its requests hang, so the rate collapses and the requests still
+    in flight at steady's end fail P99 and the error ratio: exit 1, on the target."""
+    code, summary, output = fault_run(tmp_path, "api", signal.SIGSTOP)
+    assert code == 1, output + story(summary)
+    assert summary["status"] == "completed"
+    failed = set(blamed_on_target(summary))
+    assert {"request_rate[steady]", "p99_ms[steady]", "error_ratio[steady]"} <= failed, \
+        story(summary)
+    assert "p99_ms[warmup]" not in failed and "request_rate[warmup]" not in failed
+
+
+def test_a_killed_target_fails_as_crashed(tmp_path: Path) -> None:
+    """SIGKILL of the target: the run ends, target.alive fails, exit 1 (not a tool failure)."""
+    code, summary, output = fault_run(tmp_path, "api", signal.SIGKILL)
+    assert code == 1, output + story(summary)
+    assert summary["status"] == "target_crashed"
+    assert any(c["name"] == "target.alive[api]" and c["verdict"] == "fail"
+               for c in summary["checks"]), story(summary)
