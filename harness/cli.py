@@ -1,7 +1,8 @@
 """The ``harness`` command. The exit code is decided here, in one place:
 
 0 every check passed · 1 a check failed (or compare found a regression) ·
-2 invalid input (scenario, CLI, run folder) · 3 the environment failed.
+2 invalid input (scenario, CLI, run folder) · 3 the environment or a tool failed ·
+4 inconclusive (a check could not be judged and nothing failed).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.run import RunOptions, run_scenario
-    from harness.verdicts import exit_code_for
+    from harness.verdicts import Verdict, exit_code_for
 
     scenario = _load(args)
     outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
@@ -119,6 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  FAIL {check.name}: {check.detail}")
     for check in tools:
         print(f"  TOOL {check.name}: {check.detail} (a harness tool problem; not the target's)")
+    for check in summary.checks:
+        if check.verdict == Verdict.INCONCLUSIVE and check.category != "tool":
+            print(f"  INCONCLUSIVE {check.name}: {check.detail}")
     print(f"report: {outcome.run_dir / 'report.html'}")
     return exit_code_for(summary)
 

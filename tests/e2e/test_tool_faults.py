@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -127,3 +128,40 @@ def test_a_killed_target_fails_as_crashed(tmp_path: Path) -> None:
     assert summary["status"] == "target_crashed"
     assert any(c["name"] == "target.alive[api]" and c["verdict"] == "fail"
                for c in summary["checks"]), story(summary)
+
+
+def test_an_upstream_port_out_of_range_is_refused_at_validation(tmp_path: Path) -> None:
+    """`upstream: 127.0.0.1:99999`: exit 2 naming proxies[1].upstream; nothing starts."""
+    scenario = tmp_path / "bad-upstream.yaml"
+    scenario.write_text(SCENARIO.replace(
+        "proxies: [{name: front, upstream: api}]",
+        "proxies: [{name: front, upstream: api}, {name: up, upstream: '127.0.0.1:99999'}]"))
+    for command in ("validate", "run"):
+        result = subprocess.run([sys.executable, "-m", "harness", command, str(scenario)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "proxies[1].upstream: port 99999" in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_an_upstream_that_refuses_connections_is_an_environment_failure(tmp_path: Path) -> None:
+    """A host:port upstream nobody listens on: exit 3 before any load, naming the proxy."""
+    with socket.socket() as holder:  # a port that was free a moment ago and has no listener
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+    scenario = tmp_path / "refused.yaml"
+    scenario.write_text(SCENARIO.replace(
+        "proxies: [{name: front, upstream: api}]",
+        f"proxies: [{{name: front, upstream: api}}, {{name: up, upstream: '127.0.0.1:{port}'}}]"))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out",
+                             str(out), "-q"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"proxies[1] (up): upstream 127.0.0.1:{port} does not accept connections" \
+        in result.stderr
+    events = events_of(out)
+    assert not [e for e in events if e["kind"] == "phase_start"], "load started"
+    assert (out / "summary.json").is_file()
+    left = processes_with_env(f"HARNESS_RUN_ID={out.resolve()}")
+    assert not left, f"processes of the run still alive: {left}"
