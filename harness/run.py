@@ -154,6 +154,7 @@ class Run:
         self.locust: LoadRunner | None = None
         self.topology: Topology | None = None
         self.watchdog: Watchdog | None = None
+        self._alive_at = time.time()  # when _check_processes last found every process alive
         self.progress = Progress(scenario.name, quiet=options.quiet, live=options.live)
 
     def _save_manifest(self) -> None:
@@ -336,6 +337,7 @@ class Run:
         return True
 
     def _check_processes(self, phase: str) -> bool:
+        seen_alive, self._alive_at = self._alive_at, time.time()  # every process, last look
         for gone in self.backend.exited():
             self.events.emit(EventKind.PROCESS_EXIT, process=gone.name, role=gone.role,
                              returncode=gone.returncode, expected=False, phase=phase)
@@ -347,7 +349,7 @@ class Run:
                 self.progress.log(f"target {gone.name!r} exited (code {gone.returncode}): "
                                   "ending the run")
                 return False
-            self._tool_failed(gone.name, f"exited with code {gone.returncode}", time.time())
+            self._tool_failed(gone.name, f"exited with code {gone.returncode}", seen_alive)
             raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
         code = self.locust.exited() if self.locust is not None else None
         if code is not None:
@@ -355,7 +357,7 @@ class Run:
             self.events.emit(EventKind.PROCESS_EXIT, process="locust", role="load",
                              returncode=code, expected=False, phase=phase)
             self._tool_failed("locust", f"exited early with code {code}",
-                              self.locust.last_alive() or time.time())
+                              min(self.locust.last_alive() or seen_alive, seen_alive))
             raise EnvironmentFailure(f"Locust exited early with code {code}\n{self.locust.tail()}")
         return True
 

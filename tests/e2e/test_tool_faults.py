@@ -49,8 +49,10 @@ def pid_of(run_dir: Path, name: str) -> int:
     return next(int(t["pid"]) for t in manifest["targets"] if t["name"] == name)
 
 
-def fault_run(tmp_path: Path, who: str, sig: signal.Signals) -> tuple[int, dict, str]:
-    """Run the scenario, send ``sig`` to ``who`` 2 s into steady; (exit code, summary, output)."""
+def fault_run(tmp_path: Path, who: str, sig: signal.Signals,
+              after: float = 2.0) -> tuple[int, dict, str]:
+    """Run the scenario, send ``sig`` to ``who`` ``after`` s into steady; (exit code, summary,
+    output)."""
     scenario = tmp_path / "tool-faults.yaml"
     scenario.write_text(SCENARIO)
     out = tmp_path / "run"
@@ -65,7 +67,7 @@ def fault_run(tmp_path: Path, who: str, sig: signal.Signals) -> tuple[int, dict,
             assert harness.poll() is None, harness.communicate()[0]
             assert time.monotonic() < deadline, "steady never started"
             time.sleep(0.2)
-        time.sleep(2.0)
+        time.sleep(after)
         victim = pid_of(out, who)
         os.kill(victim, sig)
         output, _ = harness.communicate(timeout=120)
@@ -112,7 +114,10 @@ def test_a_tool_that_freezes_or_dies_is_a_tool_failure(
 def test_a_frozen_target_fails_its_rate_latency_and_error_checks(tmp_path: Path) -> None:
     """SIGSTOP of the target: its requests hang, so the rate collapses and the requests still
     in flight at steady's end fail P99 and the error ratio: exit 1, on the target."""
-    code, summary, output = fault_run(tmp_path, "api", signal.SIGSTOP)
+    # Margin: HttpApiUser waits 10-50 ms between requests, so 5 users make at most ~150/s
+    # whatever the machine; stopped ~1-1.4 s into steady, at most ~210 requests completed
+    # there, and the 5 stuck at its end are >= 2.3% of the phase: over both 1% limits.
+    code, summary, output = fault_run(tmp_path, "api", signal.SIGSTOP, after=1.0)
     assert code == 1, output + story(summary)
     assert summary["status"] == "completed"
     failed = set(blamed_on_target(summary))
