@@ -27,7 +27,6 @@ from harness._finish import finish
 from harness._process import wait_until
 from harness._progress import LatencyTail, Progress, Status
 from harness._signals import StopRequest, exit_signals
-from harness._watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 from harness.backends import Backend, BackendContext, TargetHandle, Topology, make_backend
 from harness.errors import EnvironmentFailure, HarnessError, InputError, ScenarioError, ToolFrozen
 from harness.events import EventKind
@@ -37,6 +36,7 @@ from harness.runfolder import EventLog, write_json_atomic
 from harness.scenario import Phase, Scenario, path_problems
 from harness.typing import LoadRunner
 from harness.verdicts import RunStatus, Summary
+from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 
 # (scenario, host URL, run folder, t0) -> the load runner: Locust, or a fake in unit tests
 LoadFactory = Callable[[Scenario, str, Path, float], LoadRunner]
@@ -55,7 +55,7 @@ class RunOptions:
     quiet: bool = False
     live: bool | None = None
     # seconds a tool (toxiproxy API, Locust heartbeat) may stay silent before the run ends
-    # as a tool failure (exit 3); see harness/_watchdog.py
+    # as a tool failure (exit 3); see harness/watchdog.py
     tool_timeout: float = FROZEN_AFTER
 
 

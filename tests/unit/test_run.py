@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from harness import EnvironmentFailure, RunOptions
-from harness._watchdog import Watchdog
 from harness.backends import ProcessExit
 from harness.errors import ToolFrozen
 from harness.run import Run
 from harness.scenario import scenario_from_dict
 from harness.testing import CallLog, FakeBackend, FakeLoad
 from harness.verdicts import Summary, exit_code_for
+from harness.watchdog import Watchdog
 
 PHASES = ("warmup", "chaos", "recovery")
 
