@@ -32,8 +32,10 @@ def build_summary(run: RunRecord, scenario: Scenario, checks: list[Check]) -> Su
         status = "interrupted"
     reason = str(manifest.get("reason", ""))
     verdict = overall_verdict(checks)
-    if status == "error":
+    if status == "error":  # a tool or the environment failed: the data cannot be trusted
         verdict = Verdict.ERROR
+    elif verdict == Verdict.PASS and status == "interrupted":  # cut short: never a pass
+        verdict = Verdict.INCONCLUSIVE
     return Summary(
         scenario=scenario.name,
         description=scenario.description,

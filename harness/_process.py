@@ -150,6 +150,7 @@ class ManagedProcess:
         self.expected_exit = True
         if self._proc.poll() is None:
             self.signal(signal.SIGTERM)
+            self.signal(signal.SIGCONT)  # a stopped (SIGSTOPped) process handles it only now
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=grace)
         # the group may hold grandchildren even after the leader exited

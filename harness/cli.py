@@ -197,13 +197,18 @@ def _print_summary(summary: Summary, title: str) -> None:
     from harness.verdicts import verdict_label
 
     failed = [c for c in summary.failed_checks if c.category != "tool"]
-    tools = [c for c in summary.failed_checks if c.category == "tool"]
+    undecided = [c for c in summary.undecided_checks if c.category != "tool"]
+    tools = [c for c in [*summary.failed_checks, *summary.undecided_checks]
+             if c.category == "tool"]
     print(f"{verdict_label(summary)}: {printable(title, newlines=False)} "
-          f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed)")
+          f"({summary.status}, {len(summary.checks)} checks, {len(failed)} failed"
+          + (f", {len(undecided)} inconclusive" if undecided else "") + ")")
     if summary.reason:
         print(f"  {printable(summary.reason.splitlines()[0] if summary.reason.strip() else '')}")
     for check in failed:
-        print(f"  {check.verdict.value.upper()} {printable(check.name)}: {printable(check.detail)}")
+        print(f"  FAIL {printable(check.name)}: {printable(check.detail)}")
+    for check in undecided:
+        print(f"  INCONCLUSIVE {printable(check.name)}: {printable(check.detail)}")
     for check in tools:
         print(f"  TOOL {printable(check.name)}: {printable(check.detail)} "
               "(a harness tool problem; not the target's)")

@@ -11,11 +11,14 @@ input the harness cannot use and environments it cannot run in::
         ├── ToolMissing               toxiproxy-server (or another binary) not found
         ├── PortInUse                 a port the run needs is taken
         ├── ToxiproxyError            the Toxiproxy API refused or did not answer
+        ├── ToolFrozen                a tool stopped answering mid-run (watchdog)
         ├── TargetUnhealthy           a target never became healthy
         ├── TargetCrashed             a target died while starting
         └── RunFolderWriteError       the run folder could not be written (disk full, ...)
 
-A target that dies *mid-run* is not an error: it is an event and a failing check.
+A target that dies *mid-run* is not an error: it is an event and a failing check. A tool
+(toxiproxy-server, Locust) that stops answering mid-run is ``ToolFrozen``: exit 3, the report
+is still written, and the target's checks judge only the data from before the freeze.
 Third-party errors are converted at the boundary (``raise Ours(...) from exc``).
 """
 
@@ -70,6 +73,16 @@ class PortInUse(EnvironmentFailure):
 
 class ToxiproxyError(EnvironmentFailure):
     """The Toxiproxy API refused a request or did not answer in time."""
+
+
+class ToolFrozen(EnvironmentFailure):
+    """A tool of the run (toxiproxy-server, Locust) stopped answering mid-run: exit 3."""
+
+    def __init__(self, tool: str, what: str, since: float) -> None:
+        self.tool = tool
+        self.what = what
+        self.since = since  # epoch of the last sign of life
+        super().__init__(f"{tool} stopped answering: {what}")
 
 
 class TargetUnhealthy(EnvironmentFailure):

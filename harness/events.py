@@ -17,6 +17,9 @@ class EventKind(StrEnum):
     RUN_END = "run_end"  # status
     INTERRUPTED = "interrupted"  # signal
     ERROR = "error"  # message
+    # a tool (toxiproxy, locust) exited or stopped answering mid-run: tool, what, since (the
+    # run time of its last sign of life: the analysis judges the target only before it)
+    TOOL_FAILED = "tool_failed"
     PHASE_START = "phase_start"  # phase, index, users, planned_s
     PHASE_END = "phase_end"  # phase, index
     FAULT_ADDED = "fault_added"  # phase, proxy, type, stream, toxicity, attributes, toxic | target

@@ -38,6 +38,7 @@ from harness.errors import (
     InputError,
     RunFolderWriteError,
     ScenarioError,
+    ToolFrozen,
 )
 from harness.events import EventKind
 from harness.metrics import Sampler
@@ -46,6 +47,7 @@ from harness.runfolder import EventLog, write_json_atomic
 from harness.scenario import Phase, Scenario, path_problems
 from harness.typing import LoadRunner
 from harness.verdicts import RunStatus, Summary
+from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 
 # (scenario, host URL, run folder, t0) -> the load runner: Locust, or a fake in unit tests
 LoadFactory = Callable[[Scenario, str, Path, float], LoadRunner]
@@ -63,6 +65,9 @@ class RunOptions:
     reports_root: Path = Path("reports")
     quiet: bool = False
     live: bool | None = None
+    # seconds a tool (toxiproxy API, Locust heartbeat) may stay silent before the run ends
+    # as a tool failure (exit 3); see harness/watchdog.py
+    tool_timeout: float = FROZEN_AFTER
 
 
 @dataclass
@@ -168,6 +173,8 @@ class Run:
         self.sampler: Sampler | None = None
         self.locust: LoadRunner | None = None
         self.topology: Topology | None = None
+        self.watchdog: Watchdog | None = None
+        self._alive_at = time.time()  # when _check_processes last found every process alive
         self.progress = Progress(scenario.name, quiet=options.quiet, live=options.live)
 
     def _save_manifest(self) -> None:
@@ -202,6 +209,7 @@ class Run:
     def _drive(self) -> HarnessError | None:
         """Up, timeline, teardown; the environment failure that ended the run, if any."""
         env_error: HarnessError | None = None
+        trace = ""
         with self.progress:
             self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
@@ -216,6 +224,8 @@ class Run:
                     self._set_status("completed")
             except EnvironmentFailure as exc:
                 env_error = exc
+                if isinstance(exc, ToolFrozen):
+                    self._tool_failed(exc.tool, exc.what, exc.since)
             except KeyboardInterrupt:  # only outside the main thread (no handlers there)
                 self.stop.set("SIGINT")
             except OSError as exc:  # a write of our own (run.json, evidence) failed
@@ -225,12 +235,12 @@ class Run:
             except Exception as exc:  # a harness bug: still tear down and write the data so far
                 env_error = EnvironmentFailure(f"the harness failed: {exc!r}")
                 env_error.__cause__ = exc
-                self.events.emit(EventKind.ERROR, message=str(env_error),
-                                 traceback=traceback.format_exc())
+                trace = traceback.format_exc()
             finally:
                 if env_error is not None:
                     self._set_status("error", str(env_error))
-                    self.events.emit(EventKind.ERROR, message=str(env_error))
+                    self.events.emit(EventKind.ERROR, message=str(env_error),
+                                     **({"traceback": trace} if trace else {}))
                 if self.stop.requested:
                     self._set_status("interrupted", f"stopped by {self.stop.signal_name}")
                     self.events.emit(EventKind.INTERRUPTED, signal=self.stop.signal_name)
@@ -305,6 +315,10 @@ class Run:
         locust = self.locust
         load_start = time.time()
         locust.begin(load_start)
+        # at least four probes inside the silence that counts as frozen
+        self.watchdog = Watchdog(self.backend.probe, locust.last_alive,
+                                 every=min(PROBE_EVERY, self.options.tool_timeout / 4),
+                                 frozen_after=self.options.tool_timeout)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
                          if p.faults or (p.users if p.users is not None else 1)), default=0)
@@ -378,6 +392,8 @@ class Run:
             if not self._check_processes(phase):
                 return False
             self._check_writes()
+            if self.watchdog is not None:
+                self.watchdog.check()
             requests, p99 = tail.poll()
             targets: dict[str, dict[str, float]] = {}
             for (target, metric), value in list(self.sampler.latest.items()):
@@ -389,6 +405,7 @@ class Run:
         return True
 
     def _check_processes(self, phase: str) -> bool:
+        seen_alive, self._alive_at = self._alive_at, time.time()  # every process, last look
         for gone in self.backend.exited():
             self.events.emit(EventKind.PROCESS_EXIT, process=gone.name, role=gone.role,
                              returncode=gone.returncode, expected=False, phase=phase)
@@ -400,14 +417,23 @@ class Run:
                 self.progress.log(f"target {gone.name!r} exited (code {gone.returncode}): "
                                   "ending the run")
                 return False
+            self._tool_failed(gone.name, f"exited with code {gone.returncode}", seen_alive)
             raise EnvironmentFailure(f"{gone.name} exited with code {gone.returncode} mid-run")
         code = self.locust.exited() if self.locust is not None else None
         if code is not None:
             assert self.locust is not None
             self.events.emit(EventKind.PROCESS_EXIT, process="locust", role="load",
                              returncode=code, expected=False, phase=phase)
+            self._tool_failed("locust", f"exited early with code {code}",
+                              min(self.locust.last_alive() or seen_alive, seen_alive))
             raise EnvironmentFailure(f"Locust exited early with code {code}\n{self.locust.tail()}")
         return True
+
+    def _tool_failed(self, tool: str, what: str, since: float) -> None:
+        """Record that a tool failed: the analysis trusts the run's data only before ``since``."""
+        self.events.emit(EventKind.TOOL_FAILED, tool=tool, what=what,
+                         since=round(max(0.0, since - self.t0), 3))
+        self.progress.log(f"{tool} {what}: ending the run (a tool failure, not the target's)")
 
     def _teardown(self) -> None:
         """Stop the load and the sampler, then ``backend.down()`` whatever happened before."""

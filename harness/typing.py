@@ -52,6 +52,11 @@ class LoadRunner(Protocol):
     def exited(self) -> int | None:
         """The main process's exit code once it exited, else None."""
 
+    def last_alive(self) -> float | None:
+        """Epoch of the load side's last sign of life (Locust's heartbeat, written every
+        second while its hub runs and every worker is connected); None before the first.
+        The run's watchdog ends the run as a tool failure when it goes stale."""
+
     def tail(self) -> str:
         """The last lines of the main process's log, for error messages."""
 

@@ -19,11 +19,17 @@ SCHEMA_VERSION = 1
 class Verdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    ERROR = "error"  # could not be evaluated (no data, run cut short): inconclusive, exit 4
+    # ERROR and INCONCLUSIVE are the two "undecided" verdicts: never a pass, exit 4 when
+    # nothing failed. ERROR: the check could not be evaluated (no data, too few samples, the
+    # run cut short, the analysis failed). INCONCLUSIVE: what the harness saw cannot decide
+    # (e.g. the load stopped and nothing says why).
+    ERROR = "error"
     SKIP = "skip"  # not applicable (e.g. no recovery phase); does not fail the run
+    INCONCLUSIVE = "inconclusive"
 
 
-CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "run", "error"]
+CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "rate", "run",
+                    "error"]
 Category = Literal["target", "tool", "run"]
 
 
@@ -78,7 +84,13 @@ class Check(CheckHead):
 
     @property
     def failed(self) -> bool:
-        return self.verdict in (Verdict.FAIL, Verdict.ERROR)
+        """Judged, and over its limit (exit 1)."""
+        return self.verdict == Verdict.FAIL
+
+    @property
+    def undecided(self) -> bool:
+        """Could not be judged (exit 4 when nothing failed): never a pass."""
+        return self.verdict in (Verdict.ERROR, Verdict.INCONCLUSIVE)
 
 
 RunStatus = Literal["running", "completed", "interrupted", "target_crashed", "error"]
@@ -104,18 +116,24 @@ class Summary(BaseModel):
     def failed_checks(self) -> list[Check]:
         return [c for c in self.checks if c.failed]
 
+    @property
+    def undecided_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.undecided]
+
 
 def overall_verdict(checks: list[Check]) -> Verdict:
-    """FAIL if a target or run check failed; else ERROR (inconclusive) if one could not be
-    judged; else PASS.
+    """FAIL if a target or run check failed; else INCONCLUSIVE if one could not be judged
+    (ERROR or INCONCLUSIVE); else PASS. A failed check wins over an undecided one.
 
     Checks of category ``tool`` (toxiproxy-server, Locust: the control series) are
     reported as tool problems and never fail the target's verdict.
     """
-    judged = [c.verdict for c in checks if c.category != "tool"]
-    if Verdict.FAIL in judged:
+    judged = [c for c in checks if c.category != "tool"]
+    if any(c.failed for c in judged):
         return Verdict.FAIL
-    return Verdict.ERROR if Verdict.ERROR in judged else Verdict.PASS
+    if any(c.undecided for c in judged):
+        return Verdict.INCONCLUSIVE
+    return Verdict.PASS
 
 
 def exit_code_for(summary: Summary) -> int:
@@ -127,10 +145,10 @@ def exit_code_for(summary: Summary) -> int:
     """
     if summary.status == "error":
         return EXIT_ENVIRONMENT
-    judged = [c.verdict for c in summary.checks if c.category != "tool"]
-    if Verdict.FAIL in judged:
+    judged = [c for c in summary.checks if c.category != "tool"]
+    if any(c.failed for c in judged):
         return EXIT_CHECK_FAILED
-    if Verdict.ERROR in judged or summary.status in ("interrupted", "running"):
+    if any(c.undecided for c in judged) or summary.status in ("interrupted", "running"):
         return EXIT_INCONCLUSIVE
     return EXIT_OK
 

@@ -14,10 +14,11 @@ from harness.analysis._completion import alive_checks, completed_check
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
 from harness.analysis._phases import Span, default_growth_phases, spans
+from harness.analysis._rate import rate_checks
 from harness.analysis._recovery import recovery_check
 from harness.analysis._trend import growth_check, growth_per_1k_check
 from harness.runfolder import RunRecord
-from harness.scenario import LATENCY_KEY, Scenario, Threshold
+from harness.scenario import LATENCY_KEY, RATE_KEY, Scenario, Threshold
 from harness.verdicts import Check, Verdict
 
 # Growth limits for the control series (toxiproxy-server, Locust): generous, a tool problem
@@ -120,7 +121,12 @@ def analyze(run: RunRecord, scenario: Scenario) -> list[Check]:
     checks += _guard("run.completed", "run", None,
                      lambda: [completed_check(run, scenario, sp)])
     checks += _guard("target.alive", "alive", None, lambda: alive_checks(run, scenario, sp))
+    # on by default: a collapsed request rate is never a PASS (docs/thresholds.md)
+    checks += _guard(RATE_KEY, RATE_KEY, None,
+                     lambda: rate_checks(run, scenario, sp, scenario.thresholds.get(RATE_KEY)))
     for key, th in scenario.thresholds.items():
+        if key == RATE_KEY:
+            continue
         if LATENCY_KEY.match(key) or key == "error_ratio":
             checks += _guard(key, key, None, partial(_load_side, run, scenario, sp, key, th))
             continue

@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.analysis._common import finite, num
 from harness.analysis._hdr import MergedHistogram
-from harness.analysis._phases import Span, covered, load_phases
+from harness.analysis._phases import Span, covered, load_phases, trusted_until
 from harness.runfolder import RunRecord
 from harness.scenario import LATENCY_KEY, Scenario, Threshold
 from harness.verdicts import Check, CheckHead, Verdict
@@ -58,6 +58,23 @@ def merge_by_phase(
     return merged, bad
 
 
+def never_ran(run: RunRecord, head: CheckHead, name: str) -> Check:
+    """A phase with no data: inconclusive after a tool failure (not the target's doing),
+    an error otherwise."""
+    limit = trusted_until(run)
+    if limit is not None:
+        return head.judged(Verdict.INCONCLUSIVE,
+                           detail=f"phase {name!r} not judged: a tool failed at "
+                                  f"t={num(limit)}s, before it (see the run's reason).")
+    return head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran.")
+
+
+def _tool_cut(head: CheckHead, name: str, span: Span) -> Check:
+    return head.judged(Verdict.INCONCLUSIVE,
+                       detail=f"phase {name!r} not judged: a tool failed at t={num(span.end)}s, "
+                              "and no request of it was recorded before that.")
+
+
 def percentile_of(key: str) -> float:
     """``p99_ms`` -> 99.0, ``p99.9_ms`` -> 99.9."""
     match = LATENCY_KEY.match(key)
@@ -90,13 +107,16 @@ def latency_checks(
         head = CheckHead(name=f"{key}[{name}]", metric=key, kind="latency",
                          threshold=threshold.max, unit="ms", phases=[name])
         if name in missing:
-            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
+            out.append(never_ran(run, head, name))
             continue
         span = spans[name]
         hist = hists[name]
         count = int(hist.get_total_count())
         mask = _window_mask(run, span, threshold.ignore_first)
         head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
+        if count == 0 and span.tool_cut:
+            out.append(_tool_cut(head, name, span))
+            continue
         if count == 0:
             out.append(_fallback(head, run, key, pct, name, mask, threshold.max))
             continue
@@ -156,7 +176,7 @@ def error_ratio_checks(
         head = CheckHead(name=f"error_ratio[{name}]", metric="error_ratio", kind="error_ratio",
                          threshold=threshold.max, unit="ratio", phases=[name])
         if name in missing:
-            out.append(head.judged(Verdict.ERROR, detail=f"phase {name!r} never ran."))
+            out.append(never_ran(run, head, name))
             continue
         span = spans[name]
         mask = _window_mask(run, span, threshold.ignore_first)
@@ -164,8 +184,8 @@ def error_ratio_checks(
         failures = float(np.nansum(run.latency.failures[mask]))
         head = head.but(window=(max(span.start, threshold.ignore_first), span.end))
         if requests <= 0:
-            out.append(head.judged(Verdict.ERROR,
-                                   detail=f"no requests recorded in phase {name!r}."))
+            out.append(_tool_cut(head, name, span) if span.tool_cut else head.judged(
+                Verdict.ERROR, detail=f"no requests recorded in phase {name!r}."))
             continue
         ratio = failures / requests
         verdict = Verdict.PASS if ratio <= threshold.max else Verdict.FAIL

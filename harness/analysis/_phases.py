@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.events import EventKind
 from harness.runfolder import PhaseSpan, RunRecord
 from harness.scenario import Phase, Scenario
 
@@ -24,6 +25,7 @@ class Span:
     cut_short: bool
     users: int
     has_faults: bool
+    tool_cut: bool = False  # cut at a tool's failure: missing data is not the target's
 
 
 def effective_users(scenario: Scenario, phase: Phase) -> int:
@@ -80,20 +82,42 @@ def load_phases(scenario: Scenario) -> list[str]:
     return [p.name for p in scenario.phases if effective_users(scenario, p) > 0]
 
 
+def trusted_until(run: RunRecord) -> float | None:
+    """The run time of the first tool's last sign of life, when a tool failed mid-run
+    (a ``tool_failed`` event); None when every tool held. Data after it is not judged."""
+    times = [float(e.get("since", e.get("t", 0.0))) for e in run.events
+             if e.get("kind") == EventKind.TOOL_FAILED]
+    return min(times, default=None)
+
+
 def spans(run: RunRecord, scenario: Scenario) -> dict[str, Span]:
-    """Phases that started in this run, by name, with their scenario attributes."""
+    """Phases that started in this run, by name, with their scenario attributes.
+
+    After a tool failed (toxiproxy or Locust froze or exited) nothing it carried can be
+    trusted: phases are cut at its last sign of life, and those that started later are
+    left out (their checks say the phase never ran), so the target is never judged on
+    data a broken tool produced.
+    """
     by_name = {p.name: p for p in scenario.phases}
     out: dict[str, Span] = {}
     t_end = run.t_end
+    limit = trusted_until(run)
     for span in run.phases:
         phase = by_name.get(span.name)
+        end, cut, tool_cut = _end(span, t_end), span.end is None, False
+        if limit is not None:
+            if span.start >= limit:
+                continue
+            if end > limit:
+                end, cut, tool_cut = limit, True, True
         out[span.name] = Span(
             name=span.name,
             start=span.start,
-            end=_end(span, t_end),
-            cut_short=span.end is None,
+            end=end,
+            cut_short=cut,
             users=effective_users(scenario, phase) if phase else 0,
             has_faults=bool(phase.faults) if phase else bool(span.faults),
+            tool_cut=tool_cut,
         )
     return out
 

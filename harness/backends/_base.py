@@ -128,6 +128,13 @@ class Backend(abc.ABC):
         Returns the problems met on the way (e.g. a toxic that could not be removed).
         """
 
+    def probe(self, timeout: float) -> dict[str, str]:
+        """Ask every tool this backend runs (toxiproxy-server) whether it still answers,
+        each within ``timeout`` s. Returns ``{tool: what it stopped doing}`` for the silent
+        ones, empty when all answered. Run's watchdog calls this every few seconds and ends
+        the run as a tool failure when a tool stays silent. Default: nothing to probe."""
+        return {}
+
     def versions(self) -> dict[str, str]:
         """Versions of the tools this backend runs (e.g. ``{"toxiproxy": "v2.12.0"}``)."""
         return {}

@@ -33,6 +33,7 @@ from harness.samples import SAMPLES
 from harness.scenario import Health, Scenario, Target
 from harness.tools import Tool, require_toxiproxy
 
+UPSTREAM_TIMEOUT = 3.0  # seconds a proxy's host:port upstream gets to accept a connection
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 
 
@@ -192,6 +193,7 @@ class LocalBackend(Backend):
         targets: dict[str, TargetHandle] = {}
         for planned in plan.targets:
             targets[planned.target.name] = self._start_target(planned, logs, ctx)
+        self._check_upstreams()
         tp_pid = self._toxiproxy.pid
         assert tp_pid is not None
         control = TargetHandle(
@@ -204,6 +206,24 @@ class LocalBackend(Backend):
         )
         return Topology(toxiproxy=client, proxies=proxies, targets=targets,
                         controls={"toxiproxy": control})
+
+    def _check_upstreams(self) -> None:
+        """Every proxy upstream that is not a target (those passed their health check)
+        accepts a TCP connection, before any load starts: a refused upstream is the
+        environment's failure (exit 3), not the target's."""
+        names = {t.name for t in self.scenario.all_targets}
+        for i, proxy in enumerate(self.scenario.proxies):
+            if proxy.upstream in names:
+                continue
+            host, _, port = proxy.upstream.rpartition(":")
+            host = host.strip("[]")
+            try:
+                with socket.create_connection((host, int(port)), timeout=UPSTREAM_TIMEOUT):
+                    pass
+            except OSError as exc:
+                raise EnvironmentFailure(
+                    f"proxies[{i}] ({proxy.name}): upstream {proxy.upstream} does not accept "
+                    f"connections ({exc.strerror or exc}); nothing was loaded") from exc
 
     def _toxiproxy_dead(self) -> bool:
         return self._toxiproxy is not None and self._toxiproxy.poll() is not None
@@ -240,6 +260,12 @@ class LocalBackend(Backend):
 
     # ------------------------------------------------------------------ watch
 
+    def probe(self, timeout: float) -> dict[str, str]:
+        """The Toxiproxy API's silence, if it did not answer within ``timeout`` s."""
+        client = self._client
+        silence = client.silence(timeout) if client is not None else None
+        return {"toxiproxy": silence} if silence else {}
+
     def exited(self) -> list[ProcessExit]:
         out = []
         for proc in [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]:
@@ -260,10 +286,17 @@ class LocalBackend(Backend):
         """Remove toxics and proxies, stop targets (reverse order), then toxiproxy."""
         problems: list[str] = []
         if self._client is not None and self._toxiproxy is not None and self._toxiproxy.running:
-            try:
-                problems += self._client.clear()
-            except ToxiproxyError as exc:  # pragma: no cover - clear() does not raise
-                problems.append(str(exc))
+            silence = self._client.silence(timeout=1.0)
+            if silence is not None:
+                # a frozen server would make every removal wait out its timeout; its proxies
+                # and toxics die with it just below (it is ours)
+                problems.append(f"toxiproxy: {silence}; not removing toxics one by one, "
+                                "stopping it")
+            else:
+                try:
+                    problems += self._client.clear()
+                except ToxiproxyError as exc:  # pragma: no cover - clear() does not raise
+                    problems.append(str(exc))
         for proc in reversed(self._targets):
             proc.stop(grace=5.0)
         if self._toxiproxy is not None:

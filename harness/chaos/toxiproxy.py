@@ -73,9 +73,10 @@ class ToxiproxyClient:
 
     # ------------------------------------------------------------------ queries
 
-    def version(self) -> str:
+    def version(self, timeout: float | None = None) -> str:
         """Server version: ``/version`` is JSON since 2.7, plain text before."""
-        body = self._call_raw("version", lambda api: api.get("/version", timeout=self.timeout,
+        wait = self.timeout if timeout is None else timeout
+        body = self._call_raw("version", lambda api: api.get("/version", timeout=wait,
                                                                headers=_HEADERS))
         try:
             data = json.loads(body)
@@ -96,13 +97,19 @@ class ToxiproxyClient:
             "/proxies", timeout=self.timeout, headers=_HEADERS))
         return dict(result or {})
 
-    def ping(self) -> bool:
-        """True when the API answers."""
+    def ping(self, timeout: float | None = None) -> bool:
+        """True when the API answers (within ``timeout`` s; default the client's)."""
+        return self.silence(timeout) is None
+
+    def silence(self, timeout: float | None = None) -> str | None:
+        """None when the API answers within ``timeout`` s; else what it stopped doing."""
+        wait = self.timeout if timeout is None else timeout
         try:
-            self.version()
-        except ToxiproxyError:
-            return False
-        return True
+            self.version(timeout=wait)
+        except ToxiproxyError as exc:
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else str(exc)
+            return f"its API at {self.url} did not answer /version within {wait:g}s ({cause})"
+        return None
 
     # ------------------------------------------------------------------ changes
 

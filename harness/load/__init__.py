@@ -8,8 +8,11 @@ For user classes (your own locustfile, or the bundled ones in ``harness.load.use
 
     from harness.load import option
     path = option("path", "/")      # the scenario's load.options["path"], or "/" without it
+    with in_flight():               # a non-HTTP exchange that may hang: counted at phase edges
+        ...                         # (fire its request event inside the block)
 """
 
+from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight
 from harness.load._options import option
 from harness.load._plan import (
     InPhase,
@@ -40,7 +43,10 @@ __all__ = [
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_DIGITS",
+    "STUCK_FACTOR",
+    "STUCK_FLOOR_S",
     "Accumulator",
+    "InFlight",
     "InPhase",
     "LatencyFiles",
     "LoadFailed",
@@ -54,6 +60,7 @@ __all__ = [
     "decode_windows",
     "encode_plan",
     "encode_windows",
+    "in_flight",
     "new_histogram",
     "option",
     "phase_at",

@@ -19,6 +19,7 @@ T0_ENV: Final = "HARNESS_T0"
 RAW_ENV: Final = "HARNESS_LOAD_RAW"  # test-only: every raw response time to run_dir/raw/
 READY_FILE: Final = ".locust-ready"
 LOAD_START_FILE: Final = ".load-start"
+HEARTBEAT_FILE: Final = ".locust-heartbeat"  # {"time", "pid", "role", "workers_ok"}: every 1 s
 LOAD_START_TIMEOUT: Final = 120.0  # seconds the shape waits for .load-start before giving up
 
 

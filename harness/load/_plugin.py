@@ -13,10 +13,19 @@ Imported by the generated locustfile; listeners are registered on ``init`` (so o
 On the plan's end (``PhaseShape.on_plan_end``) or on ``quitting`` (SIGTERM) the master or
 standalone process *drains*: stops the users, waits briefly for the workers' final windows,
 and writes every remaining second.
+
+Requests in flight (``_inflight.py``): every process that runs users tracks them and, at
+each phase edge, records the stuck ones as failures with their age, in the phase's last
+whole second (the edge loop wakes on it, and every flush or shipment first processes the
+edges that are due, so the second cannot be written or shipped without them). The
+standalone process does the same for what is still stuck when it drains.
+The master or standalone process also writes ``.locust-heartbeat`` every second for the
+harness's watchdog.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -31,10 +40,25 @@ from gevent.event import Event
 from locust import events
 from locust.env import Environment
 from locust.event import EventHook
-from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, Runner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    WORKER_REPORT_INTERVAL,
+    MasterRunner,
+    Runner,
+    WorkerRunner,
+)
 
-from harness.load._plan import RAW_ENV, READY_FILE, RUN_DIR_ENV, T0_ENV
-from harness.load._shape import PhaseShape
+from harness.load._inflight import TRACKER
+from harness.load._plan import (
+    HEARTBEAT_FILE,
+    LOAD_START_FILE,
+    RAW_ENV,
+    READY_FILE,
+    RUN_DIR_ENV,
+    T0_ENV,
+    plan_from_env,
+)
+from harness.load._shape import PhaseShape, read_load_start
 from harness.load._windows import (
     Accumulator,
     LatencyFiles,
@@ -50,6 +74,8 @@ FLUSH_EVERY = 0.2  # seconds between writer passes
 MAX_LAG = 3 * WORKER_REPORT_INTERVAL + 1  # a silent worker stalls the timeline no longer
 FINAL_WAIT = 3.0  # seconds the master waits for the workers' final windows
 SHAPE_STOP_WAIT = 3.0  # seconds SIGTERM waits for the shape to end the plan (a tick is ~1 s)
+HEARTBEAT_EVERY = 1.0  # seconds between heartbeats (the harness's watchdog reads them)
+POLL_EDGES = 0.2  # seconds between looks for .load-start / the next phase edge
 
 
 class LatencyPlugin:
@@ -75,9 +101,16 @@ class LatencyPlugin:
             self.raw = (raw_dir / f"{self.role}-{os.getpid()}.csv").open("w", encoding="utf-8")
         self.merger = Merger(MAX_LAG)
         self.files: LatencyFiles | None = None
+        self.edges_done = 0  # phase edges whose stuck requests are recorded
+        self._edges: list[float] | None = None  # epoch of each phase end, once load began
+        self._plan_ends = _plan_ends()
+        if self.role != "master":
+            gevent.spawn(self._edge_loop)
         if self.role != "worker":
             self.files = LatencyFiles(run_dir, t0, math.floor(time.time()))
             gevent.spawn(self._flush_loop)
+            self._workers_ok = time.time()
+            gevent.spawn(self._heartbeat_loop)
 
     # ------------------------------------------------------------------ listeners
     def install(self) -> None:
@@ -116,13 +149,57 @@ class LatencyPlugin:
         self, response_time: float | None = None, exception: BaseException | None = None,
         **_: Any,
     ) -> None:
+        if not TRACKER.should_record(gevent.getcurrent()):
+            return  # recorded at a phase edge already, as stuck
         now = time.time()
         self.acc.record(now, response_time, exception is not None)
         if self.raw is not None:
             self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)}\n")
 
+    # ------------------------------------------------------------------ in flight
+    def edges(self) -> list[float] | None:
+        """Epoch of each phase's end, once ``.load-start`` exists."""
+        if self._edges is None and self._plan_ends is not None:
+            start = read_load_start(self.run_dir / LOAD_START_FILE)
+            if start is not None:
+                self._edges = [start + end for end in self._plan_ends]
+        return self._edges
+
+    def expire_due(self, now: float) -> None:
+        """Record the stuck requests of every phase edge whose last whole second ended."""
+        edges = self.edges()
+        while edges is not None and self.edges_done < len(edges):
+            cutoff = math.floor(edges[self.edges_done])
+            if cutoff > now:
+                return
+            self.edges_done += 1
+            self._record_stuck(cutoff, cutoff - 0.5)
+
+    def _record_stuck(self, at: float, where: float) -> None:
+        ages = TRACKER.expire(at)
+        for age in ages:
+            self.acc.record(where, age * 1000.0, True)
+        if ages:
+            log.warning("%d requests still in flight after up to %.1f s: recorded as failed",
+                        len(ages), max(ages))
+
+    def _edge_loop(self) -> None:
+        while not self.drained:
+            edges = self.edges()
+            if edges is not None and self.edges_done >= len(edges):
+                return
+            wait = POLL_EDGES
+            if edges is not None:
+                wait = min(POLL_EDGES, max(0.0, math.floor(edges[self.edges_done]) - time.time()))
+            gevent.sleep(wait)
+            try:
+                self.expire_due(time.time())
+            except Exception:
+                log.exception("recording the requests in flight failed")
+
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         upto = time.time()
+        self.expire_due(upto)
         data[PAYLOAD_KEY] = encode_windows(self.acc.take(), upto)
 
     def send_final(self) -> None:
@@ -168,6 +245,7 @@ class LatencyPlugin:
             return
         now = time.time()
         if self.role == "standalone":
+            self.expire_due(now)
             self.merger.add("local", self.acc.take(), now)
         if final:
             last = max(self.merger.pending, default=math.floor(now) - 1)
@@ -183,6 +261,24 @@ class LatencyPlugin:
             except Exception:
                 log.exception("writing latency windows failed")
             gevent.sleep(FLUSH_EVERY)
+
+    def _heartbeat_loop(self) -> None:
+        """Every second while the hub runs: ``.locust-heartbeat`` with the time, and the
+        last time no worker was missing. The harness's watchdog reads it; a frozen Locust
+        (or a lost worker) stops it, and the run ends as a tool failure."""
+        path = self.run_dir / HEARTBEAT_FILE
+        while True:
+            now = time.time()
+            missing = [str(c.id) for c in self.runner.clients.values() if c.state == STATE_MISSING
+                       ] if isinstance(self.runner, MasterRunner) else []
+            if not missing:
+                self._workers_ok = now
+            try:
+                write_json_atomic(path, {"time": now, "pid": os.getpid(), "role": self.role,
+                                         "workers_ok": self._workers_ok, "missing": missing})
+            except OSError:
+                log.exception("writing the heartbeat failed")
+            gevent.sleep(HEARTBEAT_EVERY)
 
     def _waiting_for_workers(self) -> bool:
         return self.role == "master" and bool(self.merger.open_sources())
@@ -201,6 +297,12 @@ class LatencyPlugin:
             self._close_raw()
             self._done.set()
             return
+        if self.role == "standalone":
+            now = time.time()
+            self.expire_due(now)
+            edges = self.edges()
+            if edges is None or self.edges_done < len(edges):
+                self._record_stuck(now, now)  # cut short (SIGTERM): what is stuck counts
         try:
             self.runner.stop()
         except Exception:
@@ -226,6 +328,48 @@ class LatencyPlugin:
             self.raw = None
 
 
+def _plan_ends() -> list[float] | None:
+    """Each phase's end, in seconds from load start (None outside a harness run)."""
+    try:
+        plan = plan_from_env()
+    except (RuntimeError, ValueError):
+        return None
+    ends, t = [], 0.0
+    for phase in plan:
+        t += phase.duration
+        ends.append(t)
+    return ends
+
+
+def _track_requests(cls: type) -> None:
+    """Wrap ``cls.request`` (Locust's HttpSession / FastHttpSession): every request a user
+    makes through it is in flight from its start to its end (``_inflight.py``)."""
+    original = cls.request  # type: ignore[attr-defined]
+    if getattr(original, "_harness_tracked", False):
+        return
+
+    @functools.wraps(original)
+    def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        key = gevent.getcurrent()
+        token = TRACKER.begin(key, time.time())
+        follows = bool(kwargs.get("catch_response"))
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            TRACKER.end(key, token, time.time(), event_follows=follows)
+
+    request._harness_tracked = True  # type: ignore[attr-defined]
+    cls.request = request  # type: ignore[attr-defined]
+
+
+def _track_locust_clients() -> None:
+    from locust.clients import HttpSession
+    from locust.contrib.fasthttp import FastHttpSession
+
+    _track_requests(HttpSession)
+    _track_requests(FastHttpSession)
+
+
 _plugin: LatencyPlugin | None = None
 
 
@@ -242,6 +386,7 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
         raise RuntimeError("harness.load needs a Locust runner (headless, master or worker)")
     _plugin = LatencyPlugin(environment, runner, Path(run_dir), float(t0))
     _plugin.install()
+    _track_locust_clients()
 
 
 _listen(events.init, _on_init)

@@ -19,6 +19,7 @@ from harness._process import ManagedProcess
 from harness.errors import EnvironmentFailure, ScenarioError
 from harness.load._options import OPTIONS_ENV
 from harness.load._plan import (
+    HEARTBEAT_FILE,
     LOAD_START_FILE,
     PLAN_ENV,
     READY_FILE,
@@ -76,6 +77,7 @@ class LocustRun:
         self.master_port: int | None = None
         self.failure: str | None = None  # why wait_ready() said False
         self.extra_env: dict[str, str] = {}  # e.g. HARNESS_LOAD_RAW for tests
+        self._last_beat: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -119,7 +121,7 @@ class LocustRun:
             raise RuntimeError("LocustRun.start() called twice")
         load = self.scenario.load
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (READY_FILE, LOAD_START_FILE):
+        for stale in (READY_FILE, LOAD_START_FILE, HEARTBEAT_FILE):
             (self.run_dir / stale).unlink(missing_ok=True)
         locustfile = write_locustfile(self.run_dir, load.user, load.locustfile)
         env, logs = self._env(), self.run_dir / "logs"
@@ -179,6 +181,16 @@ class LocustRun:
         """The master's (or standalone's) exit code once it exited, else None."""
         main = self.main
         return main.poll() if main else None
+
+    def last_alive(self) -> float | None:
+        """The master's (or standalone's) last heartbeat, or the last time every worker
+        was connected if that is older; None before the first heartbeat."""
+        try:
+            beat = json.loads((self.run_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+            self._last_beat = min(float(beat["time"]), float(beat.get("workers_ok", beat["time"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not written yet: the last one read stands
+        return self._last_beat
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop every Locust process: the master first (it drains the workers' last

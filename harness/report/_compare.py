@@ -94,9 +94,10 @@ def compare_row(base: Check | None, cand: Check | None, tolerance: float) -> Com
         return row(None, None, False, "only in candidate" if base is None else "only in baseline")
     tool = ref.category == "tool"
     regressed, notes = False, []
-    if base.verdict == Verdict.PASS and cand.failed:
+    if base.verdict == Verdict.PASS and (cand.failed or cand.undecided):
         regressed = not tool
-        notes.append("passed in baseline, fails in candidate")
+        notes.append("passed in baseline, fails in candidate" if cand.failed
+                     else "passed in baseline, could not be judged in candidate")
     delta = relative = None
     b, c = base.observed, cand.observed
     judged = (ref.kind in COMPARABLE_KINDS and Verdict.SKIP not in (base.verdict, cand.verdict))

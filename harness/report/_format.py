@@ -12,7 +12,8 @@ from harness.runfolder import RunRecord
 from harness.text import printable
 from harness.verdicts import Check, Summary, Verdict
 
-VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️"}
+VERDICT_MARK = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.ERROR: "⚠️", Verdict.SKIP: "⏭️",
+                Verdict.INCONCLUSIVE: "❔"}
 MAX_EVIDENCE_CHARS = 20_000
 MAX_EVENTS = 2_000
 

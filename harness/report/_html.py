@@ -36,6 +36,7 @@ h1{font-size:22px;margin:8px 0} h2{font-size:18px;margin:28px 0 8px;border-botto
 .banner{padding:14px 24px;color:#fff;font-size:20px;font-weight:600}
 .banner small{display:block;font-size:13px;font-weight:400;opacity:.95}
 .pass{background:#00704a}.fail{background:#b00020}.error{background:#8a4b00}.skip{background:#555}
+.inconclusive{background:#6b4fa0}
 table{border-collapse:collapse;width:100%;margin:6px 0}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -91,7 +92,7 @@ def _checks_table(checks: list[Check]) -> str:
     if not checks:
         return '<p class="muted">No checks were judged (the run may have been cut short).</p>'
     rows = []
-    for c in sorted(checks, key=lambda c: (not c.failed, c.category != "target", c.name)):
+    for c in sorted(checks, key=lambda c: (not (c.failed or c.undecided), c.category != "target", c.name)):
         rows.append(
             "<tr>"
             f"<td>{_badge(c.verdict)}</td><td><code>{_e(c.name)}</code></td>"

@@ -40,7 +40,7 @@ def render_junit(summary: Summary) -> bytes:
         "tests": str(len(summary.checks)),
         "failures": str(counts[Verdict.FAIL]),
         "errors": str(counts[Verdict.ERROR]),
-        "skipped": str(counts[Verdict.SKIP]),
+        "skipped": str(counts[Verdict.SKIP] + counts[Verdict.INCONCLUSIVE]),
         "time": f"{summary.duration_s:.3f}",
     }
     suite_name = summary.scenario + (f" ({summary.variant})" if summary.variant else "")
@@ -59,7 +59,8 @@ def render_junit(summary: Summary) -> bytes:
             "name": _x(check.name),
             "time": f"{_case_time(check):.3f}",
         })
-        tag = {Verdict.FAIL: "failure", Verdict.ERROR: "error", Verdict.SKIP: "skipped"}.get(
+        tag = {Verdict.FAIL: "failure", Verdict.ERROR: "error", Verdict.SKIP: "skipped",
+               Verdict.INCONCLUSIVE: "skipped"}.get(
             check.verdict)
         if tag is None:
             continue

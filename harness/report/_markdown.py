@@ -51,11 +51,11 @@ def render_markdown(run: RunRecord, summary: Summary) -> str:
     if summary.checks:
         lines += ["| verdict | check | target | observed | threshold | detail |",
                   "|---|---|---|---:|---:|---|"]
-        ordered = sorted(summary.checks, key=lambda c: (not c.failed, c.name))
+        ordered = sorted(summary.checks, key=lambda c: (not (c.failed or c.undecided), c.name))
         lines += [_row(c) for c in ordered]
     else:
         lines.append("_No checks were judged (the run may have been cut short)._")
-    failing = summary.failed_checks
+    failing = summary.failed_checks + summary.undecided_checks
     if failing:
         lines += ["", "### Failing evidence", ""]
         for check in failing[:MAX_FAILING]:

@@ -26,7 +26,7 @@ from harness.scenario._parse import (
     scenario_from_dict,
 )
 from harness.scenario._paths import locustfile_is_path, path_problems, resolve_paths
-from harness.scenario._thresholds import LATENCY_KEY, Threshold, is_latency_key
+from harness.scenario._thresholds import LATENCY_KEY, RATE_KEY, Threshold, is_latency_key
 from harness.scenario._types import format_duration, parse_duration, parse_fraction
 from harness.scenario._yaml import YamlLimitError, load_yaml
 
@@ -34,6 +34,7 @@ __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
     "LATENCY_KEY",
+    "RATE_KEY",
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
     "TOXIC_ATTRIBUTES",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harness.scenario._deploy import AttachSettings, ContainerFault
 from harness.scenario._faults import Fault, did_you_mean
-from harness.scenario._thresholds import Threshold, is_latency_key
+from harness.scenario._thresholds import RATE_KEY, Threshold, is_latency_key
 from harness.scenario._types import Duration
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -35,6 +35,27 @@ DEFAULT_COMMAND_METRICS = {
     "conns": "proc:conns",
     "close_wait": "proc:close_wait",
 }
+
+
+def _rate_threshold_problems(key: str, threshold: Threshold) -> list[str]:
+    """``request_rate`` takes min (a fraction of the baseline rate), lasting, phases and
+    ignore_first; ``lasting`` belongs to it alone."""
+    if key != RATE_KEY:
+        if threshold.lasting is not None:
+            return [f"thresholds.{key}.lasting: only thresholds.{RATE_KEY} takes lasting"]
+        return []
+    problems = []
+    if threshold.min is None or not 0.0 <= threshold.min <= 1.0:
+        problems.append(f"thresholds.{key}.min: give the fraction of the baseline rate below "
+                        "which the rate has collapsed, between 0 and 1 (e.g. 0.1)")
+    others = [name for name in ("max", "max_growth_per_min", "max_growth_per_1k_requests",
+                                "recover_within") if getattr(threshold, name) is not None]
+    if others:
+        problems.append(f"thresholds.{key}: {', '.join(others)} do not apply to the request "
+                        "rate (it takes min, lasting, phases, ignore_first)")
+    if threshold.lasting is not None and threshold.lasting <= 0:
+        problems.append(f"thresholds.{key}.lasting: must be longer than 0s")
+    return problems
 
 
 class _Strict(BaseModel):
@@ -235,16 +256,17 @@ class Scenario(_Strict):
         for dup in {n for n in proxy_names if proxy_names.count(n) > 1}:
             errors.append(f"proxies: name {dup!r} used twice")
         for i, proxy in enumerate(self.proxies):
-            address = re.match(r"^[\w.\-\[\]:]+:(\d{1,5})$", proxy.upstream)
-            if proxy.upstream not in target_names and not address:
+            if proxy.upstream in target_names:
+                continue
+            address = re.match(r"^[\w.\-\[\]:]+:(\d+)$", proxy.upstream)
+            if address is None:
                 errors.append(
                     f"proxies[{i}].upstream: {proxy.upstream!r} is neither a target"
                     f"{did_you_mean(proxy.upstream, target_names)} nor host:port"
                 )
-            elif proxy.upstream not in target_names and address and not (
-                    1 <= int(address.group(1)) <= 65535):
-                errors.append(f"proxies[{i}].upstream: port {address.group(1)} is not in "
-                              "1-65535")
+            elif not 1 <= int(address.group(1)) <= 65535:
+                errors.append(f"proxies[{i}].upstream: port {address.group(1)} of "
+                              f"{proxy.upstream!r} is out of range (1-65535)")
         phase_names = [p.name for p in self.phases]
         for dup in {n for n in phase_names if phase_names.count(n) > 1}:
             errors.append(f"phases: name {dup!r} used twice")
@@ -273,6 +295,7 @@ class Scenario(_Strict):
             pass  # the first target's port is used
         aliases = self.metric_aliases()
         for key, threshold in self.thresholds.items():
+            errors += _rate_threshold_problems(key, threshold)
             if not is_latency_key(key) and key not in aliases:
                 known = [*sorted(aliases), "p99_ms", "error_ratio"]
                 errors.append(

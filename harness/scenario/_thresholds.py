@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.scenario._types import Duration, Fraction
 
 LATENCY_KEY = re.compile(r"^p(\d{1,2}(?:\.\d+)?)_ms$")
-LATENCY_KEYS_OTHER = ("error_ratio",)
+RATE_KEY = "request_rate"  # the rate-collapse check: min is a fraction of the baseline rate
+LATENCY_KEYS_OTHER = ("error_ratio", RATE_KEY)
 
 
 def is_latency_key(key: str) -> bool:
@@ -58,6 +59,10 @@ class Threshold(BaseModel):
         default_factory=list, description="task/goroutine names left out of evidence diffs"
     )
     targets: list[str] | None = Field(None, description="targets checked; default all")
+    lasting: Duration | None = Field(
+        None, description="request_rate only: how long the rate must stay under min before it "
+        "counts as a collapse (default 5s)"
+    )
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Threshold:

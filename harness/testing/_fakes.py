@@ -5,7 +5,9 @@ They implement the whole contract (``harness.backends.Backend``, ``FaultInjector
 list, so that a test reads the run's life as a list: ``["up", "load.start", ...,
 "add_fault front chaos-0-latency-downstream", "remove_fault front ...", ..., "down"]``.
 A test makes any call fail with ``fail_on``: ``{"add_fault chaos": KeyboardInterrupt()}``
-raises when a call's text starts with that key.
+raises when a call's text starts with that key, and freezes a tool with ``freezes_on``:
+``{"add_fault front chaos": "toxiproxy"}`` makes ``FakeBackend.probe`` report toxiproxy
+silent from that call on (``"locust"``: ``FakeLoad.last_alive`` stops at that moment).
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ class CallLog:
     fail_on: dict[str, BaseException] = field(default_factory=dict)
     exits_on: dict[str, ProcessExit] = field(default_factory=dict)  # call prefix -> exit
     pending_exits: list[ProcessExit] = field(default_factory=list)
+    freezes_on: dict[str, str] = field(default_factory=dict)  # call prefix -> tool
+    frozen: dict[str, float] = field(default_factory=dict)  # tool -> epoch it froze at
 
     def record(self, call: str) -> None:
         self.calls.append(call)
+        for prefix, tool in self.freezes_on.items():
+            if call.startswith(prefix):
+                self.frozen.setdefault(tool, time.time())
         for prefix, exit_ in self.exits_on.items():
             if call.startswith(prefix):
                 self.pending_exits.append(exit_)
@@ -99,6 +106,12 @@ class FakeBackend(Backend):
             for i, t in enumerate(self.scenario.all_targets)}
         return Topology(toxiproxy=self.faults, proxies=proxies, targets=targets)
 
+    def probe(self, timeout: float) -> dict[str, str]:
+        self.log.calls.append("probe")
+        if "toxiproxy" in self.log.frozen:
+            return {"toxiproxy": f"its API did not answer within {timeout:g}s"}
+        return {}
+
     def exited(self) -> list[ProcessExit]:
         out, self.log.pending_exits = self.log.pending_exits, []
         return out
@@ -156,6 +169,9 @@ class FakeLoad:
         if self.exit_code is None and self._end is not None and time.time() >= self._end:
             self.exit_code = 0
         return self.exit_code
+
+    def last_alive(self) -> float | None:
+        return self.log.frozen.get("locust", time.time())
 
     def tail(self) -> str:
         return ""

@@ -10,9 +10,12 @@ import pytest
 
 from harness import EnvironmentFailure, RunOptions
 from harness.backends import ProcessExit
+from harness.errors import ToolFrozen
 from harness.run import Run
 from harness.scenario import scenario_from_dict
 from harness.testing import CallLog, FakeBackend, FakeLoad
+from harness.verdicts import Summary, exit_code_for
+from harness.watchdog import Watchdog
 
 PHASES = ("warmup", "chaos", "recovery")
 
@@ -139,3 +142,57 @@ def test_a_fault_that_cannot_be_removed_is_logged_and_cleared_at_teardown(tmp_pa
     assert any("chaos-1-down-downstream" in m for m in errors)
     assert "clear" in log.calls
     assert_torn_down(run, backend, log)
+
+
+@pytest.mark.parametrize("tool", ["toxiproxy", "locust"])
+def test_a_tool_that_stops_answering_ends_the_run_as_a_tool_failure(
+        tmp_path: Path, tool: str) -> None:
+    """A frozen toxiproxy API or Locust heartbeat: ToolFrozen (exit 3), report written,
+    the tool and its last sign of life in a tool_failed event, everything torn down."""
+    log = CallLog(freezes_on={"add_fault front chaos-0": tool})
+    sc = scenario()
+    backend = FakeBackend(sc, log)
+    # 0.2 s of silence is frozen here; chaos and recovery give it 0.8 s to be noticed,
+    # four times the probe interval plus the run loop's 0.2 s poll: safe on a busy machine
+    run = Run(sc, RunOptions(out=tmp_path / "run", quiet=True, tool_timeout=0.2),
+              backend=backend, load=FakeLoad.factory(log))
+    with pytest.raises(ToolFrozen, match=f"{tool} stopped answering") as caught:
+        run.execute()
+    assert caught.value.exit_code == 3
+    failed = kinds(run, "tool_failed")
+    assert [e["tool"] for e in failed] == [tool]
+    chaos_start = kinds(run, "phase_start")[1]["t"]
+    # its last sign of life: the last look before it froze (the run loop looks every 0.2 s)
+    assert chaos_start - 0.3 <= failed[0]["since"] <= failed[0]["t"]
+    summary = Summary.model_validate_json((run.run_dir / "summary.json").read_text("utf-8"))
+    assert summary.status == "error" and exit_code_for(summary) == 3
+    assert tool in summary.reason
+    assert "completed" not in [e.get("status") for e in kinds(run, "run_end")]
+    assert_torn_down(run, backend, log)
+
+
+def test_the_watchdog_forgives_a_silence_shorter_than_its_limit() -> None:
+    """A tool silent for two probes, then answering again: no ToolFrozen; a longer one is."""
+    now = [0.0]
+    silent = {"toxiproxy": "no answer"}
+    answers = [{}, silent, silent, {}, silent, silent, silent]
+    dog = Watchdog(lambda _t: answers.pop(0), lambda: now[0], every=1.0, frozen_after=2.5,
+                   clock=lambda: now[0])
+    for _ in range(6):  # silent at t=1-2 (2 s), answering at t=3, silent at t=4-5 (2 s)
+        dog.check()
+        now[0] += 1.0
+    with pytest.raises(ToolFrozen, match="toxiproxy stopped answering") as caught:
+        dog.check()
+    assert caught.value.since == 3.0  # the last probe that found it answering
+
+
+def test_the_watchdog_names_a_load_generator_without_heartbeat() -> None:
+    """Locust's last heartbeat at t=1, limit 3 s: frozen at t=4.5, named, with since=1."""
+    now = [0.0]
+    dog = Watchdog(lambda _t: {}, lambda: 1.0, frozen_after=3.0, clock=lambda: now[0])
+    now[0] = 3.9
+    dog.check()
+    now[0] = 4.5
+    with pytest.raises(ToolFrozen, match=r"locust stopped answering.*no heartbeat") as caught:
+        dog.check()
+    assert caught.value.since == 1.0

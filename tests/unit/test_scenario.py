@@ -208,3 +208,13 @@ def test_container_faults_need_the_compose_backend():
 def test_an_example_is_found_by_the_name_harness_list_prints():
     """``examples/redis/redis`` (as ``harness list`` prints it) names scenarios/examples/redis/redis.yaml."""
     assert load_scenario("examples/redis/redis").name == "redis-idle-timeout"
+
+
+@pytest.mark.parametrize("upstream", ["127.0.0.1:99999", "127.0.0.1:0", "[::1]:70000"])
+def test_an_upstream_port_out_of_range_names_the_field(upstream: str) -> None:
+    """A host:port upstream whose port is not 1-65535 is refused before anything starts."""
+    with pytest.raises(ScenarioError, match=r"proxies\[0\]\.upstream: port \d+ .* out of range"):
+        scenario_from_dict({"name": "x", "target": {"command": ["true"]},
+                            "proxies": [{"name": "front", "upstream": upstream}],
+                            "load": {"user": "HttpApiUser"},
+                            "phases": [{"name": "a", "duration": "1s"}]})

@@ -31,6 +31,7 @@ import gevent
 import websocket
 from locust import FastHttpUser, User, constant, task
 
+from harness.load._inflight import in_flight
 from harness.load._options import option
 from harness.load.users._abandon import abandon
 
@@ -111,17 +112,18 @@ class WebSocketStreamUser(_Reporting, User):
         want = f"pong {self.seq}"
         start = time.perf_counter()
         deadline = start + float(option("reply_timeout", 2.0))
-        try:
-            self.ws.send(f"ping {self.seq}")
-            while True:
-                self.ws.settimeout(max(0.01, deadline - time.perf_counter()))
-                if self.ws.recv() == want:
-                    break
-        except Exception as exc:
-            self.report("WS", "ping", start, exc=exc)
-            self.give_up()
-            return
-        self.report("WS", "ping", start, length=len(want))
+        with in_flight():  # a ping stuck at a phase edge counts there, as a failure
+            try:
+                self.ws.send(f"ping {self.seq}")
+                while True:
+                    self.ws.settimeout(max(0.01, deadline - time.perf_counter()))
+                    if self.ws.recv() == want:
+                        break
+            except Exception as exc:
+                self.report("WS", "ping", start, exc=exc)
+                self.give_up()
+                return
+            self.report("WS", "ping", start, length=len(want))
         gevent.sleep(float(option("interval", 0.5)))
 
     def on_stop(self) -> None:
