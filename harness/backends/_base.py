@@ -19,6 +19,7 @@ from harness.errors import InputError
 from harness.typing import EvidenceSource, MetricSource
 
 if TYPE_CHECKING:
+    from harness.chaos.toxiproxy import ToxiproxyClient
     from harness.runfolder import EventLog
     from harness.scenario import ContainerFault, Fault, Scenario
 
@@ -109,6 +110,7 @@ class Backend(abc.ABC):
     """Local processes (default), docker compose, or attach to something running."""
 
     name: str = "backend"
+    _client: ToxiproxyClient | None = None  # the Toxiproxy API, once up() reached it
 
     @abc.abstractmethod
     def up(self, ctx: BackendContext) -> Topology:
@@ -132,8 +134,11 @@ class Backend(abc.ABC):
         """Ask every tool this backend runs (toxiproxy-server) whether it still answers,
         each within ``timeout`` s. Returns ``{tool: what it stopped doing}`` for the silent
         ones, empty when all answered. Run's watchdog calls this every few seconds and ends
-        the run as a tool failure when a tool stays silent. Default: nothing to probe."""
-        return {}
+        the run as a tool failure when a tool stays silent. Default: the Toxiproxy API of
+        ``self._client`` when the backend has one."""
+        client = self._client
+        silence = client.silence(timeout) if client is not None else None
+        return {"toxiproxy": silence} if silence else {}
 
     def versions(self) -> dict[str, str]:
         """Versions of the tools this backend runs (e.g. ``{"toxiproxy": "v2.12.0"}``)."""

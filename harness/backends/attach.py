@@ -192,12 +192,6 @@ class AttachBackend(Backend):
                             sources=sources,
                             evidence=evidence_source(target.debug_url, target.pprof_url))
 
-    def probe(self, timeout: float) -> dict[str, str]:
-        """The Toxiproxy API's silence, if it did not answer within ``timeout`` s."""
-        client = self._client
-        silence = client.silence(timeout) if client is not None else None
-        return {"toxiproxy": silence} if silence else {}
-
     def exited(self) -> list[ProcessExit]:
         """Nothing was started here, so nothing of ours can exit."""
         return []

@@ -260,12 +260,6 @@ class LocalBackend(Backend):
 
     # ------------------------------------------------------------------ watch
 
-    def probe(self, timeout: float) -> dict[str, str]:
-        """The Toxiproxy API's silence, if it did not answer within ``timeout`` s."""
-        client = self._client
-        silence = client.silence(timeout) if client is not None else None
-        return {"toxiproxy": silence} if silence else {}
-
     def exited(self) -> list[ProcessExit]:
         out = []
         for proc in [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]:
