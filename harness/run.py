@@ -32,6 +32,7 @@ from harness.errors import EnvironmentFailure, HarnessError, InputError, Scenari
 from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
+from harness.provenance import Provenance, provenance
 from harness.runfolder import EventLog, write_json_atomic
 from harness.scenario import Phase, Scenario, path_problems
 from harness.typing import LoadRunner
@@ -53,6 +54,8 @@ class RunOptions:
     reports_root: Path = Path("reports")
     quiet: bool = False
     live: bool | None = None
+    # target version and CI job URL for run.json; None: read from the environment
+    provenance: Provenance | None = None
 
 
 @dataclass
@@ -142,6 +145,7 @@ class Run:
             "status": "running",
             "reason": "",
             "versions": _versions(self.backend),
+            **(options.provenance or provenance(None, options.backend)).manifest_fields(),
             "argv": sys.argv,
             "targets": [],
             "proxies": {},
