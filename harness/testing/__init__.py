@@ -4,7 +4,8 @@ structlog's ``testing`` module is the model: a public namespace, so that tests n
 into the harness's private modules. Nothing here is used by a real run.
 
 - ``write_synthetic_run`` / ``SyntheticRun``: a run folder with known series, written
-  through the real run-folder writers (for report and analysis tests, and benchmarks).
+  through the real run-folder writers (for report and analysis tests, and benchmarks);
+  ``write_summary_run``: only run.json + summary.json, what ``harness history`` reads.
 - ``FakeBackend`` / ``FakeLoad`` / ``FakeFaults``: in-memory stand-ins for a backend, the
   Locust runner and the Toxiproxy client, with which ``Run`` is unit-tested.
 - ``ManagedProcess``, ``free_port``, ``wait_until``: start a real process that cannot
@@ -18,6 +19,7 @@ from harness.testing._synthetic import (
     SyntheticRun,
     synthetic_checks,
     synthetic_summary,
+    write_summary_run,
     write_synthetic_run,
 )
 
@@ -34,5 +36,6 @@ __all__ = [
     "synthetic_checks",
     "synthetic_summary",
     "wait_until",
+    "write_summary_run",
     "write_synthetic_run",
 ]
