@@ -10,10 +10,12 @@ into the harness's private modules. Nothing here is used by a real run.
   Locust runner and the Toxiproxy client, with which ``Run`` is unit-tested.
 - ``ManagedProcess``, ``free_port``, ``wait_until``: start a real process that cannot
   outlive the test, pick a free loopback port, poll for a condition.
+- ``run_chromium`` / ``failed_loads``: render a report in headless Chromium, read its log.
 """
 
 from harness._ports import LOOPBACK, free_port
 from harness._process import ManagedProcess, wait_until
+from harness.testing._browser import CHROMIUM, failed_loads, run_chromium
 from harness.testing._fakes import CallLog, ConstantSource, FakeBackend, FakeFaults, FakeLoad
 from harness.testing._synthetic import (
     SyntheticRun,
@@ -24,6 +26,7 @@ from harness.testing._synthetic import (
 )
 
 __all__ = [
+    "CHROMIUM",
     "LOOPBACK",
     "CallLog",
     "ConstantSource",
@@ -32,7 +35,9 @@ __all__ = [
     "FakeLoad",
     "ManagedProcess",
     "SyntheticRun",
+    "failed_loads",
     "free_port",
+    "run_chromium",
     "synthetic_checks",
     "synthetic_summary",
     "wait_until",

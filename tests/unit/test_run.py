@@ -139,3 +139,21 @@ def test_a_fault_that_cannot_be_removed_is_logged_and_cleared_at_teardown(tmp_pa
     assert any("chaos-1-down-downstream" in m for m in errors)
     assert "clear" in log.calls
     assert_torn_down(run, backend, log)
+
+
+def test_the_target_version_and_ci_job_reach_run_json_and_summary_json(tmp_path: Path) -> None:
+    """RunOptions.provenance is recorded in the manifest and copied into the summary."""
+    from harness.provenance import Provenance
+
+    log = CallLog()
+    sc = scenario()
+    origin = Provenance("v2.3.1", "--target-version", "https://ci.example/jobs/9")
+    run = Run(sc, RunOptions(out=tmp_path / "run", quiet=True, provenance=origin),
+              backend=FakeBackend(sc, log), load=FakeLoad.factory(log))
+    outcome = run.execute()
+    manifest = json.loads((run.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert manifest["target_version"] == "v2.3.1"
+    assert manifest["ci_url"] == "https://ci.example/jobs/9"
+    assert outcome.summary.target_version == "v2.3.1"
+    assert outcome.summary.target_version_source == "--target-version"
+    assert outcome.summary.ci_url == "https://ci.example/jobs/9"
