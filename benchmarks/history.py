@@ -54,12 +54,16 @@ def write_archive(root: Path, runs: int) -> None:
                           ci_url=f"https://ci.example/jobs/{n}")
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1000, help="run folders to write")
     parser.add_argument("--keep", type=Path, help="write the archive here and keep it")
-    args = parser.parse_args()
-    root = args.keep or Path(tempfile.mkdtemp(prefix="history-bench-"))
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
+    root: Path = args.keep or Path(tempfile.mkdtemp(prefix="history-bench-"))
     archive, out = root / "archive", root / "stability"
     for path in (archive, out):
         if path.exists():

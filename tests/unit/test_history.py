@@ -7,19 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import harness.report as history_api
 from harness import EnvironmentFailure, InputError, Summary
 from harness.provenance import ci_url, image_tag, provenance
-from harness.report import (
-    CheckPoint,
-    classify_run,
-    collect_history,
-    failing_since,
-    find_run_folders,
-    flakiness,
-    point_class,
-    read_entry,
-    write_history,
-)
+from harness.report import CheckPoint, collect_history, read_entry, write_history
 from harness.testing import SyntheticRun, synthetic_summary, write_summary_run
 
 PASS = CheckPoint("tasks.growth[api]", "pass")
@@ -45,7 +36,7 @@ TOOL_FAIL = CheckPoint("toxiproxy.fds.growth", "fail", category="tool")
 ])
 def test_classify_run(state, status, checks, outcome):
     """A run's outcome: tool failure > fail > inconclusive > pass, never PASS unseen."""
-    assert classify_run(state, status, checks) == outcome
+    assert history_api.classify_run(state, status, checks) == outcome
 
 
 @pytest.mark.parametrize(("outcome", "status", "verdict", "cls"), [
@@ -62,7 +53,7 @@ def test_classify_run(state, status, checks, outcome):
 def test_point_class(outcome, status, verdict, cls):
     """A check's point in history: nothing counts in a tool failure; a cut-short PASS is
     inconclusive; ERROR is inconclusive."""
-    assert point_class(outcome, status, verdict) == cls
+    assert history_api.point_class(outcome, status, verdict) == cls
 
 
 @pytest.mark.parametrize(("classes", "expected"), [
@@ -75,7 +66,7 @@ def test_point_class(outcome, status, verdict, cls):
 ])
 def test_flakiness(classes, expected):
     """Verdict changes over conclusive runs; undecided points neither count nor break."""
-    assert flakiness(classes) == expected
+    assert history_api.flakiness(classes) == expected
 
 
 @pytest.mark.parametrize(("classes", "expected"), [
@@ -90,7 +81,7 @@ def test_flakiness(classes, expected):
 ])
 def test_failing_since(classes, expected):
     """The start of the current failing streak, undecided runs skipped."""
-    assert failing_since(classes) == expected
+    assert history_api.failing_since(classes) == expected
 
 
 def _run(root: Path, name: str, day: int, **kwargs) -> Path:
@@ -139,8 +130,9 @@ def test_a_glob_and_duplicates_name_each_folder_once(tmp_path: Path):
     for day in (1, 2):
         _run(tmp_path, f"nightly-{day}", day)
     write_history(collect_history([tmp_path]), tmp_path / "history-x")
-    found = list(find_run_folders([str(tmp_path / "nightly-*"), tmp_path / "nightly-1",
-                                   tmp_path, str(tmp_path / "zzz-*")]))
+    args = [str(tmp_path / "nightly-*"), tmp_path / "nightly-1", tmp_path,
+            str(tmp_path / "zzz-*")]
+    found = list(history_api.find_run_folders(args))
     assert [p.name for p in found if isinstance(p, Path)] == ["nightly-1", "nightly-2"]
     (missing,) = [p for p in found if not isinstance(p, Path)]
     assert missing.note == "the pattern matches nothing"
