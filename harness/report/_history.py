@@ -239,8 +239,8 @@ def find_run_folders(args: Sequence[str | Path]) -> Iterator[Path | RunEntry]:
 def _subfolders(path: Path, once: Any) -> Iterator[Path | RunEntry]:
     try:
         with os.scandir(path) as listing:
-            names = sorted(e.name for e in listing
-                           if e.is_dir(follow_symlinks=True) and not e.name.startswith("."))
+            names = sorted(e.name for e in listing if e.is_dir(follow_symlinks=True)
+                           and not e.name.startswith(".") and e.name != "lost+found")
     except OSError as exc:
         yield RunEntry(path, "damaged", f"cannot list ({exc.strerror or exc})")
         return
