@@ -5,7 +5,7 @@ commit), ``target_version_source`` (where it came from) and ``ci_url`` (the CI j
 ran the soak). The first source that has a value wins:
 
 1. ``harness run --target-version V``
-2. ``$HARNESS_TARGET_VERSION``
+2. ``$HARNESS_TARGET_VERSION`` (empty counts as unset, as for every variable)
 3. with ``--backend compose``: the tag of ``$HARNESS_IMAGE`` (the image compose.yaml runs)
 4. ``$GITHUB_SHA`` (GitHub Actions), ``$CI_COMMIT_SHA`` (GitLab CI)
 
@@ -80,7 +80,7 @@ def provenance(option: str | None, backend: str = "local",
     # (source recorded in run.json, how an error names it, value)
     candidates: list[tuple[str, str, str | None]] = [
         ("--target-version", "--target-version", option),
-        (TARGET_VERSION_ENV, f"${TARGET_VERSION_ENV}", env.get(TARGET_VERSION_ENV))]
+        (TARGET_VERSION_ENV, f"${TARGET_VERSION_ENV}", env.get(TARGET_VERSION_ENV) or None)]
     if backend == "compose" and env.get("HARNESS_IMAGE"):
         candidates.append(("HARNESS_IMAGE tag", "$HARNESS_IMAGE",
                            image_tag(env["HARNESS_IMAGE"])))
