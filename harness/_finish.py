@@ -48,6 +48,9 @@ def build_summary(run: RunRecord, scenario: Scenario, checks: list[Check]) -> Su
         checks=checks,
         versions=dict(manifest.get("versions", {})),
         reason=reason,
+        target_version=_text_or_none(manifest.get("target_version")),
+        target_version_source=_text_or_none(manifest.get("target_version_source")),
+        ci_url=_text_or_none(manifest.get("ci_url")),
     )
 
 
@@ -57,6 +60,10 @@ class ReportNotWritten(RunFolderWriteError):
     def __init__(self, message: str, summary: Summary) -> None:
         super().__init__(message)
         self.summary = summary  # the verdict as judged, for the terminal
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def finish(run_dir: Path, scenario: Scenario | None = None) -> Summary:

@@ -6,6 +6,7 @@ code (a run's outcome through ``harness.verdicts.exit_code_for``, errors through
 2 invalid input (scenario, CLI, run folder) · 3 the environment or a tool failed (also: the
 report could not be written) · 4 inconclusive (a check could not be judged, or the run or
 command was cut short by a signal, and nothing failed).
+``history`` exits 0 once its report is written, whatever the runs' verdicts.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reports-root", type=Path, default=None,
                      help="where run folders go [$HARNESS_REPORTS]")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument("--target-version", default=None, metavar="VERSION",
+                     help="the target's version or commit, recorded for `harness history` "
+                          "[$HARNESS_TARGET_VERSION; in CI $GITHUB_SHA or $CI_COMMIT_SHA]")
 
     validate = sub.add_parser("validate", help="validate a scenario; start nothing")
     scenario_args(validate)
@@ -160,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "(0.1 or 10%%)")
     compare.add_argument("--out", type=Path, default=None,
                          help="where compare.html/.md go (default: the candidate's folder)")
+
+    history = sub.add_parser(
+        "history", help="one stability report across many run folders (nightly soaks)")
+    history.add_argument("paths", nargs="+", metavar="RUN_DIR",
+                         help="run folders, folders of run folders, or glob patterns")
+    history.add_argument("--out", type=Path, default=None,
+                         help="report folder, new or empty (default "
+                              "<reports root>/history-<UTC timestamp>/)")
+    history.add_argument("--reports-root", type=Path, default=None,
+                         help="where the default report folder goes [$HARNESS_REPORTS]")
 
     sub.add_parser("setup", help="find or install toxiproxy-server (and build the Go sample)")
     return parser
@@ -224,6 +238,7 @@ def _announce_report(run_dir: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness._finish import ReportNotWritten
     from harness._recover import recover_runs
+    from harness.provenance import provenance
     from harness.run import RunOptions, run_scenario
     from harness.verdicts import exit_code_for
 
@@ -237,11 +252,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         roots.add(args.out.resolve().parent)
     for root in sorted(roots):  # runs whose harness was killed: clean up, finish their reports
         recover_runs(root, log=_say)
+    origin = provenance(args.target_version, args.backend)
     title = f"{scenario.name}{' [' + scenario.variant + ']' if scenario.variant else ''}"
     try:
         outcome = run_scenario(scenario, RunOptions(out=args.out, backend=args.backend,
                                                     reports_root=args.reports_root,
-                                                    quiet=args.quiet), stop=STOP)
+                                                    quiet=args.quiet, provenance=origin),
+                               stop=STOP)
     except ReportNotWritten as exc:
         _print_summary(exc.summary, title)
         raise
@@ -289,6 +306,54 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for path in result.paths:
         print(f"  {path}")
     return EXIT_CHECK_FAILED if result.regressed else EXIT_OK
+
+
+def _history_out(args: argparse.Namespace) -> Path:
+    """The report folder: --out if new or empty (exit 2 otherwise), else a fresh
+    history-<UTC stamp> folder under the reports root."""
+    import time
+
+    if args.out is not None:
+        problem = out_problem(args.out, "--out")
+        if problem:
+            raise InputError(problem)
+        if args.out.is_dir() and any(args.out.iterdir()):
+            raise InputError(f"--out {args.out}: exists and is not empty; not overwriting it")
+        return Path(args.out)
+    problem = out_problem(args.reports_root, "--reports-root")
+    if problem:
+        raise InputError(problem)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path, n = args.reports_root / f"history-{stamp}", 1
+    while path.exists():
+        n += 1
+        path = args.reports_root / f"history-{stamp}-{n}"
+    return Path(path)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from harness.report import collect_history, write_history
+
+    out = _history_out(args)
+    history = collect_history(args.paths)
+    if not history.scenarios and not any(r.state == "damaged" for r in history.unreadable):
+        missing = "; ".join(f"{r.path}: {r.note}" for r in history.unreadable[:5])
+        raise InputError(f"no run folders found ({printable(missing)})")
+    paths = write_history(history, out)
+    runs = sum(len(s.runs) for s in history.scenarios)
+    print(f"history: {runs} runs of {len(history.scenarios)} scenario(s), "
+          f"{len(history.unreadable)} damaged or missing folder(s), "
+          f"{len(history.partial)} old schema")
+    for scn in history.scenarios:
+        for check in scn.checks:
+            since = check.failing_since
+            if since is not None and check.category != "tool":
+                run = scn.runs[since]
+                print(printable(f"  FAILING {scn.key} {check.name} since {run.path.name}"
+                                + (f" ({run.target_version})" if run.target_version else ""),
+                                newlines=False))
+    print(f"report: {paths[2] if len(paths) > 2 else out}")
+    return EXIT_OK
 
 
 def cmd_list(_: argparse.Namespace) -> int:
@@ -340,7 +405,7 @@ def cmd_setup(_: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report": cmd_report,
-            "compare": cmd_compare, "setup": cmd_setup}
+            "compare": cmd_compare, "history": cmd_history, "setup": cmd_setup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

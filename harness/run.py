@@ -43,6 +43,7 @@ from harness.errors import (
 from harness.events import EventKind
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
+from harness.provenance import Provenance, provenance
 from harness.runfolder import EventLog, write_json_atomic
 from harness.scenario import Phase, Scenario, path_problems
 from harness.typing import LoadRunner
@@ -68,6 +69,8 @@ class RunOptions:
     # seconds a tool (toxiproxy API, Locust heartbeat) may stay silent before the run ends
     # as a tool failure (exit 3); see harness/watchdog.py
     tool_timeout: float = FROZEN_AFTER
+    # target version and CI job URL for run.json; None: read from the environment
+    provenance: Provenance | None = None
 
 
 @dataclass
@@ -162,6 +165,7 @@ class Run:
             "harness": identity(),  # pid + start time: is the harness of this run still alive?
             "reported": False,  # true once the report is written in full
             "versions": _versions(self.backend),
+            **(options.provenance or provenance(None, options.backend)).manifest_fields(),
             "argv": sys.argv,
             "targets": [],
             "proxies": {},

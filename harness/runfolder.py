@@ -405,11 +405,14 @@ def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:
     return spans
 
 
+# what was soaked and where (harness.provenance): in run.json and summary.json
+PROVENANCE_FIELDS = ("target_version", "target_version_source", "ci_url")
 # run.json fields the readers use, with the types they need (others are kept as they are)
 _MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
     "status": (str,), "reason": (str,), "started_at": (str, type(None)),
     "ended_at": (str, type(None)), "versions": (dict,), "targets": (list, type(None)),
     "t0": (int, float), "scenario": (str,),
+    **dict.fromkeys(PROVENANCE_FIELDS, (str, type(None))),
 }
 RUN_STATUSES = ("running", "completed", "interrupted", "target_crashed", "error")
 

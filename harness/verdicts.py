@@ -111,6 +111,10 @@ class Summary(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     versions: dict[str, str] = Field(default_factory=dict)
     reason: str = ""
+    # added within schema 1 (older files lack them): see harness.provenance
+    target_version: str | None = None
+    target_version_source: str | None = None
+    ci_url: str | None = None
 
     @property
     def failed_checks(self) -> list[Check]:

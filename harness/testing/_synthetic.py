@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from harness.runfolder import (
     fmt,
     write_json_atomic,
 )
-from harness.verdicts import Check, Summary, Verdict, overall_verdict
+from harness.verdicts import Check, RunStatus, Summary, Verdict, overall_verdict
 
 T0 = 1_700_000_000.0
 TARGET_METRICS = {"tasks": 20.0, "fds": 30.0, "rss": 60 * 2.0**20, "threads": 4.0}
@@ -234,3 +235,26 @@ def synthetic_summary(spec: SyntheticRun, checks: list[Check] | None = None) -> 
         versions={"harness": "0.1.0", "toxiproxy": "2.12.0", "locust": "2.31",
                   "python": "3.11"},
     )
+
+
+def write_summary_run(path: Path, spec: SyntheticRun, *, started_at: str,
+                      status: RunStatus = "completed", checks: list[Check] | None = None,
+                      target_version: str | None = None, ci_url: str | None = None,
+                      reason: str = "") -> Path:
+    """A run folder holding only run.json and summary.json, as ``harness history`` reads it
+    (fast: for history tests and benchmarks; ``harness report`` needs the raw data too).
+    ``status`` ``error`` makes the verdict ERROR, as a tool failure does."""
+    path.mkdir(parents=True, exist_ok=True)
+    provenance = {"target_version": target_version,
+                  "target_version_source": "HARNESS_TARGET_VERSION" if target_version else None,
+                  "ci_url": ci_url}
+    write_json_atomic(path / "run.json", {
+        "schema_version": 1, "scenario": spec.name, "variant": spec.variant,
+        "t0": datetime.fromisoformat(started_at.replace("Z", "+00:00")).timestamp(),
+        "started_at": started_at, "status": status, "reason": reason, **provenance})
+    summary = synthetic_summary(spec, checks).model_copy(update={
+        "status": status, "started_at": started_at, "reason": reason, **provenance})
+    if status == "error":
+        summary.verdict = Verdict.ERROR
+    write_json_atomic(path / "summary.json", summary.model_dump(mode="json"))
+    return path

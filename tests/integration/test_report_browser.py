@@ -13,13 +13,16 @@ from PIL import Image
 
 from harness.report import write_reports
 from harness.runfolder import load_run
-from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
+from harness.testing import (
+    CHROMIUM,
+    SyntheticRun,
+    failed_loads,
+    run_chromium,
+    synthetic_summary,
+    write_synthetic_run,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0")
 OKABE_BLUE = np.array([0, 114, 178])
 
 pytestmark = [
@@ -31,9 +34,7 @@ pytestmark = [
 
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    return run_chromium(tmp_path / "profile", *args)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,7 @@ def test_loads_without_failed_requests(report: Path, tmp_path: Path):
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', dom)
     assert len(srcs) >= 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", dom)
-    failed = [line for line in done.stderr.splitlines()
-              if "net::ERR_" in line or "Failed to load resource" in line]
+    failed = failed_loads(done.stderr)
     assert not failed, failed
 
 

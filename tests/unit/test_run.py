@@ -196,3 +196,21 @@ def test_the_watchdog_names_a_load_generator_without_heartbeat() -> None:
     with pytest.raises(ToolFrozen, match=r"locust stopped answering.*no heartbeat") as caught:
         dog.check()
     assert caught.value.since == 1.0
+
+
+def test_the_target_version_and_ci_job_reach_run_json_and_summary_json(tmp_path: Path) -> None:
+    """RunOptions.provenance is recorded in the manifest and copied into the summary."""
+    from harness.provenance import Provenance
+
+    log = CallLog()
+    sc = scenario()
+    origin = Provenance("v2.3.1", "--target-version", "https://ci.example/jobs/9")
+    run = Run(sc, RunOptions(out=tmp_path / "run", quiet=True, provenance=origin),
+              backend=FakeBackend(sc, log), load=FakeLoad.factory(log))
+    outcome = run.execute()
+    manifest = json.loads((run.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert manifest["target_version"] == "v2.3.1"
+    assert manifest["ci_url"] == "https://ci.example/jobs/9"
+    assert outcome.summary.target_version == "v2.3.1"
+    assert outcome.summary.target_version_source == "--target-version"
+    assert outcome.summary.ci_url == "https://ci.example/jobs/9"

@@ -74,36 +74,50 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- toYaml $scn }}
 {{- end }}
 
-{{/* The harness pod spec, shared by the Job and the CronJob. */}}
+{{/* The harness pod spec, shared by the Job and the CronJob:
+include "soak.harnessPod" (list $ HISTORY). With HISTORY true the container runs
+`harness history /reports` after the soak (a new history-<UTC stamp>/ stability report on
+the reports volume) and still exits with the soak's own exit code. */}}
 {{- define "soak.harnessPod" -}}
+{{- $ctx := index . 0 -}}
+{{- $history := index . 1 -}}
 restartPolicy: Never
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
-{{- with .Values.imagePullSecrets }}
+  {{- toYaml $ctx.Values.podSecurityContext | nindent 2 }}
+{{- with $ctx.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 containers:
   - name: harness
-    image: {{ include "soak.image" . | quote }}
-    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    image: {{ include "soak.image" $ctx | quote }}
+    imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+    {{- if $history }}
+    command:
+      - /bin/sh
+      - -c
+      - 'harness "$@"; code=$?; harness history /reports || echo "harness history failed" >&2; exit $code'
+      - harness-run
+    {{- end }}
     args:
       - run
       - /scenario/scenario.yaml
       - --backend
       - attach
       - --duration-scale
-      - {{ .Values.harness.durationScale | quote }}
-      {{- range .Values.harness.extraArgs }}
+      - {{ $ctx.Values.harness.durationScale | quote }}
+      {{- range $ctx.Values.harness.extraArgs }}
       - {{ . | quote }}
       {{- end }}
     env:
       - name: HARNESS_REPORTS
         value: /reports
+      - name: HARNESS_TARGET_VERSION
+        value: {{ default (default $ctx.Chart.AppVersion $ctx.Values.image.tag) $ctx.Values.harness.targetVersion | quote }}
     securityContext:
-      {{- toYaml .Values.securityContext | nindent 6 }}
+      {{- toYaml $ctx.Values.securityContext | nindent 6 }}
     resources:
-      {{- toYaml .Values.harness.resources | nindent 6 }}
+      {{- toYaml $ctx.Values.harness.resources | nindent 6 }}
     volumeMounts:
       - {name: scenario, mountPath: /scenario, readOnly: true}
       - {name: reports, mountPath: /reports}
@@ -111,11 +125,11 @@ containers:
 volumes:
   - name: scenario
     configMap:
-      name: {{ include "soak.fullname" . }}-scenario
+      name: {{ include "soak.fullname" $ctx }}-scenario
   - name: reports
-    {{- if .Values.reports.persistence.enabled }}
+    {{- if $ctx.Values.reports.persistence.enabled }}
     persistentVolumeClaim:
-      claimName: {{ default (printf "%s-reports" (include "soak.fullname" .)) .Values.reports.persistence.existingClaim }}
+      claimName: {{ default (printf "%s-reports" (include "soak.fullname" $ctx)) $ctx.Values.reports.persistence.existingClaim }}
     {{- else }}
     emptyDir: {}
     {{- end }}
