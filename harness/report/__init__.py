@@ -5,14 +5,15 @@
 folder alone, also for interrupted runs or runs whose target crashed.
 """
 
-from harness.report._compare import CompareResult, CompareRow, compare_row, compare_runs
+from harness.report._compare import RELATIVE_NOTE, CompareResult, CompareRow, compare_row, compare_runs
 from harness.report._downsample import envelope
 from harness.report._evidence_render import baseline_band, grew_tables, slope_line
 from harness.report._junit import render_junit
-from harness.report._markdown import cell
+from harness.report._markdown import cell, step_summary
 from harness.report._write import report_problems, write_reports, write_summary
 
 __all__ = [
+    "RELATIVE_NOTE",
     "CompareResult",
     "CompareRow",
     "baseline_band",
@@ -24,6 +25,7 @@ __all__ = [
     "render_junit",
     "report_problems",
     "slope_line",
+    "step_summary",
     "write_reports",
     "write_summary",
 ]
