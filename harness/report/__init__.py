@@ -13,9 +13,9 @@ from harness.report._markdown import cell, step_summary
 from harness.report._write import report_problems, write_reports, write_summary
 
 __all__ = [
+    "RELATIVE_NOTE",
     "CompareResult",
     "CompareRow",
-    "RELATIVE_NOTE",
     "baseline_band",
     "cell",
     "compare_row",
