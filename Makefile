@@ -17,7 +17,7 @@ help:
 	@echo "make setup  - create .venv, install the harness (+dev tools) and toxiproxy-server"
 	@echo "make demo   - setup, then run scenarios/smoke.yaml and print the report's path"
 	@echo "make test   - setup, then the whole test suite (unit, integration, e2e)"
-	@echo "make soak   - setup, then the long soaks (every pattern at full length)"
+	@echo "make soak   - setup, then the long soaks (every pattern at full length, then the 40 min nightly)"
 	@echo "make lint   - ruff and mypy"
 
 $(BIN)/python:
@@ -65,7 +65,8 @@ test-e2e: setup-test
 
 soak: setup
 	@set -e; for s in $$($(BIN)/python -c "from harness.samples import SAMPLES; print(' '.join(sorted({sc for x in SAMPLES.values() if x.variants for sc in x.scenarios})))"); do \
-	  for v in leaky fixed; do $(BIN)/harness run $$s --variant $$v -q || true; done; done
+	  for v in leaky fixed; do $(BIN)/harness run $$s --variant $$v -q || true; done; done; \
+	$(BIN)/harness run nightly -q || true
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

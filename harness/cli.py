@@ -1,11 +1,8 @@
 """The ``harness`` command: parses arguments, runs a subcommand, maps its outcome to an exit
 code (a run's outcome through ``harness.verdicts.exit_code_for``, errors through their
-``exit_code``; the codes themselves are in ``harness.errors``).
+``exit_code``; the codes themselves are in ``harness.errors``, and ``EXIT_CODES_HELP`` below
+is what ``harness --help`` shows of them).
 
-0 every check passed · 1 a check failed (or compare found a regression) ·
-2 invalid input (scenario, CLI, run folder) · 3 the environment or a tool failed (also: the
-report could not be written) · 4 inconclusive (a check could not be judged, or the run or
-command was cut short by a signal, and nothing failed).
 ``history`` exits 0 once its report is written, whatever the runs' verdicts.
 """
 
@@ -33,6 +30,23 @@ from harness.text import printable
 
 if TYPE_CHECKING:
     from harness.verdicts import Summary
+
+
+DESCRIPTION = ("Soak tests for services: load through Toxiproxy faults, resource curves "
+               "sampled, leaks judged, a report written.")
+EXIT_CODES_HELP = """\
+exit codes:
+  0  every check passed
+  1  a check failed (a leak, a latency or error limit), or compare found a regression
+  2  invalid input: scenario, option or run folder (the message names the field); also a
+     scenario whose checks can never be judged, and compare of two different scenarios
+  3  the environment or a harness tool failed (toxiproxy, Locust, a port, the disk):
+     the data cannot be trusted
+  4  inconclusive: a check could not be judged, or the run was cut short, and nothing failed
+
+durations: 90s, 2m30s, 1h30m, 1.5h, 500ms, 1d (at most 7 days)
+docs: README.md, docs/thresholds.md, docs/run-folder.md
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,9 +135,12 @@ def out_problem(path: Path, flag: str) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="harness", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="harness", description=DESCRIPTION, epilog=EXIT_CODES_HELP,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}",
+                        help="print the harness version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                title="commands", metavar="COMMAND")
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("scenario", help="scenario file, or a name in scenarios/")
@@ -136,8 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", default=None, choices=BACKENDS,
                        help="where the targets run; local: their files are checked "
                             "[$HARNESS_BACKEND]")
+        p.add_argument("--allow-unjudgeable", action="store_true",
+                       help="accept a scenario with checks that can never be judged (too "
+                            "few samples after settle): they end INCONCLUSIVE (exit 4) "
+                            "instead of the scenario being refused (exit 2)")
 
-    run = sub.add_parser("run", help="run a scenario and write its report")
+    run = sub.add_parser("run", help="run a scenario and write its report",
+                         description="Run a scenario and write its run folder and report. "
+                                     "Also appends a summary to $GITHUB_STEP_SUMMARY when set.",
+                         epilog=EXIT_CODES_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     scenario_args(run)
     run.add_argument("--out", type=Path, default=None,
                      help="run folder (default reports/<scenario>-<UTC timestamp>/)")
@@ -148,17 +173,35 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the target's version or commit, recorded for `harness history` "
                           "[$HARNESS_TARGET_VERSION; in CI $GITHUB_SHA or $CI_COMMIT_SHA]")
 
-    validate = sub.add_parser("validate", help="validate a scenario; start nothing")
+    validate = sub.add_parser(
+        "validate", help="validate a scenario and plan its checks; start nothing",
+        description="Validate a scenario (with --set and --duration-scale applied) and count "
+                    "the samples each check will judge; exit 2 naming every bad field and "
+                    "every check that can never be judged.")
     scenario_args(validate)
 
-    sub.add_parser("list", help="list scenarios and samples")
+    sub.add_parser("list", help="list scenarios and samples",
+                   description="List the bundled samples and the scenarios in scenarios/.")
 
-    report = sub.add_parser("report", help="(re)write the report of a run folder")
-    report.add_argument("run_dir", type=Path)
+    report = sub.add_parser("report", help="(re)write the report of a run folder",
+                            description="(Re)write report.html, report.md, junit.xml and "
+                                        "summary.json from a run folder's data (also of a "
+                                        "killed run). Appends to $GITHUB_STEP_SUMMARY when set.")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a run folder written by `harness run`")
 
-    compare = sub.add_parser("compare", help="compare a candidate run against a baseline")
-    compare.add_argument("baseline", type=Path)
-    compare.add_argument("candidate", type=Path)
+    compare = sub.add_parser(
+        "compare", help="compare a candidate run against a baseline",
+        description="Compare each check of a candidate run against the same check of a "
+                    "baseline run of the same scenario. A delta is relative to the "
+                    "baseline's value: +25%% means the candidate is 1.25x the baseline.")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE_RUN",
+                         help="run folder of the reference run (e.g. the last release)")
+    compare.add_argument("candidate", type=Path, metavar="CANDIDATE_RUN",
+                         help="run folder of the run under review")
+    compare.add_argument("--allow-different", action="store_true",
+                         help="compare runs of different scenarios (refused by default, "
+                              "exit 2: their checks do not measure the same thing)")
     compare.add_argument("--tolerance", type=_tolerance, default=0.10,
                          help="relative worsening allowed before it counts as a regression "
                               "(0.1 or 10%%)")
@@ -175,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--reports-root", type=Path, default=None,
                          help="where the default report folder goes [$HARNESS_REPORTS]")
 
-    sub.add_parser("setup", help="find or install toxiproxy-server (and build the Go sample)")
+    sub.add_parser("setup", help="find or install toxiproxy-server (and build the Go sample)",
+                   description="Find toxiproxy-server ($HARNESS_TOOLS_DIR, PATH) or install "
+                               "the pinned version; build the Go sample when Go is found.")
     return parser
 
 
@@ -189,6 +234,15 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     problems = path_problems(scenario, targets=args.backend == "local")
     if problems:
         raise ScenarioError(args.scenario, problems)
+    from harness.analysis import unjudgeable
+
+    never = unjudgeable(scenario)
+    if never and not args.allow_unjudgeable:
+        raise ScenarioError(args.scenario, [
+            *never, "(these checks could never be judged; --allow-unjudgeable runs the "
+                    "scenario anyway, and they end INCONCLUSIVE)"])
+    for line in never:
+        _say(f"warning: {line} (allowed: it will be INCONCLUSIVE)")
     return scenario
 
 
@@ -200,7 +254,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
                     f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "
                     f"{len(scenario.thresholds)} thresholds"))
+    from harness.analysis import plan_checks
+
+    for planned in plan_checks(scenario):
+        mark = "NEVER JUDGED" if planned.problem else "ok"
+        print(printable(f"  {planned.threshold} {planned.check}: {planned.samples} samples in "
+                        f"{', '.join(planned.phases)} (need >= {planned.need}): {mark}"))
     return EXIT_OK
+
+
+def _step_summary(summary: Summary, run_dir: Path) -> None:
+    """Append the short summary to $GITHUB_STEP_SUMMARY when CI set it (GitHub Actions;
+    any file path works). A file that cannot be written is said, not fatal: the run's
+    verdict and exit code stand."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from harness.report import step_summary
+
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(step_summary(summary, run_dir))
+    except OSError as exc:
+        _say(f"$GITHUB_STEP_SUMMARY {target}: cannot append ({exc.strerror or exc})")
 
 
 def _say(text: str) -> None:
@@ -262,9 +338,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ReportNotWritten as exc:
         _print_summary(exc.summary, title)
         raise
+    args.exit_code = exit_code_for(outcome.summary)  # kept if stdout is a closed pipe
+    _step_summary(outcome.summary, outcome.run_dir)
     _print_summary(outcome.summary, title)
     _announce_report(outcome.run_dir)
-    return exit_code_for(outcome.summary)
+    return int(args.exit_code)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -283,14 +361,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         _say(f"the harness of {args.run_dir} was killed; {killed} leftover process(es) killed")
     else:
         summary = finish(args.run_dir)
+    args.exit_code = exit_code_for(summary)
+    _step_summary(summary, args.run_dir)
     print(f"{verdict_label(summary)}: {printable(summary.scenario)} ({summary.status})")
     _announce_report(args.run_dir)
-    return exit_code_for(summary)
+    return int(args.exit_code)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.errors import RunDirError
-    from harness.report import compare_runs
+    from harness.report import RELATIVE_NOTE, compare_runs
 
     for path in (args.baseline, args.candidate):
         if not path.is_dir():
@@ -301,11 +381,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if problem:
         raise RunDirError(problem)
     result = compare_runs(args.baseline, args.candidate, args.out or args.candidate,
-                          tolerance=args.tolerance)
-    print(("REGRESSED" if result.regressed else "OK") + f": {args.candidate} vs {args.baseline}")
+                          tolerance=args.tolerance, allow_different=args.allow_different)
+    args.exit_code = EXIT_CHECK_FAILED if result.regressed else EXIT_OK
+    print(("REGRESSED" if result.regressed else "OK") + f": {args.candidate} vs {args.baseline}"
+          f" (tolerance {args.tolerance * 100:.0f}%)")
+    for row in result.rows:
+        if row.regressed:
+            change = "" if row.relative is None else f" ({row.relative * 100:+.1f}%)"
+            print(printable(f"  REGRESSED {row.name}{change}: {row.note}"))
+    print(f"  {RELATIVE_NOTE}")
     for path in result.paths:
         print(f"  {path}")
-    return EXIT_CHECK_FAILED if result.regressed else EXIT_OK
+    return int(args.exit_code)
 
 
 def _history_out(args: argparse.Namespace) -> Path:
@@ -410,6 +497,7 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report"
 
 def main(argv: Sequence[str] | None = None) -> int:
     install()  # first: from here on SIGINT/SIGTERM/SIGHUP are requests, never a bare death
+    args = argparse.Namespace()
     try:
         args = build_parser().parse_args(argv)
         if args.command not in ("run", "report"):  # nothing to finish: stop where they are
@@ -422,6 +510,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say(f"interrupted by {STOP.signal_name or 'SIGINT'}")
         return EXIT_INCONCLUSIVE
+    except BrokenPipeError:
+        return _closed_pipe(args)
+
+
+def _closed_pipe(args: argparse.Namespace) -> int:
+    """stdout was closed by its reader (``harness list | head -1``): end quietly, the
+    standard way (Python docs, "Note on SIGPIPE"): point stdout at /dev/null so the
+    interpreter's final flush cannot fail again. The command's own outcome stands (a run's
+    verdict is decided before it is printed); a command that only prints exits 0."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no descriptor: nothing left to flush into
+        pass
+    finally:
+        os.close(devnull)
+    return int(getattr(args, "exit_code", EXIT_OK))
 
 
 if __name__ == "__main__":

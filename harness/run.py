@@ -110,6 +110,14 @@ def _versions(backend: Backend) -> dict[str, str]:
     return versions
 
 
+def self_handle() -> TargetHandle:
+    """The harness's own process as a control series (``harness``): its RSS and threads
+    over a long run, judged like the other tools' (never the target's verdict)."""
+    pid = os.getpid()
+    return TargetHandle(name="harness", role="control", pid=pid, sources={
+        k: ProcSource(pid, k, tree=False) for k in ("rss", "threads")})
+
+
 def _locust(scenario: Scenario, host_url: str, run_dir: Path, t0: float) -> LoadRunner:
     from harness.load import LocustRun  # only when a real run needs it
 
@@ -281,10 +289,10 @@ class Run:
         ctx = BackendContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)
         self.topology = topo = self.backend.up(ctx)
         self.sampler = Sampler(self.run_dir, self.t0, self.scenario.sample_interval, self.events)
-        self.sampler.add([*topo.targets.values(), *topo.controls.values()])
+        controls = [*topo.controls.values(), self_handle()]
+        self.sampler.add([*topo.targets.values(), *controls])
         self.sampler.start()
-        self.manifest["targets"] = [h.describe() for h in
-                                    [*topo.targets.values(), *topo.controls.values()]]
+        self.manifest["targets"] = [h.describe() for h in [*topo.targets.values(), *controls]]
         self.manifest["proxies"] = {k: f"{h}:{p}" for k, (h, p) in topo.proxies.items()}
         self._save_manifest()
         self.locust = locust = self._load_factory(self.scenario, self._host_url(topo),

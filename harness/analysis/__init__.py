@@ -8,6 +8,7 @@ from harness.analysis._analyze import analyze
 from harness.analysis._hdr import MergedHistogram
 from harness.analysis._latency import merge_by_phase, new_histogram
 from harness.analysis._phases import spans
+from harness.analysis._plan import Planned, plan_checks, unjudgeable
 from harness.analysis._stats import (
     MIN_TREND_POINTS,
     hamed_rao_factor,
@@ -20,13 +21,16 @@ from harness.analysis._stats import (
 __all__ = [
     "MIN_TREND_POINTS",
     "MergedHistogram",
+    "Planned",
     "analyze",
     "hamed_rao_factor",
     "mann_kendall",
     "merge_by_phase",
     "new_histogram",
+    "plan_checks",
     "spans",
     "trend",
+    "unjudgeable",
     "window_medians",
     "window_size",
 ]

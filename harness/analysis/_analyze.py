@@ -97,7 +97,7 @@ def _tool_checks(run: RunRecord, scenario: Scenario, sp: dict[str, Span]) -> lis
     if not quiet:
         return [Check(name="tools", metric="-", kind="growth", category="tool",
                       verdict=Verdict.SKIP,
-                      detail="the tools (toxiproxy, locust) are judged only in loaded phases "
+                      detail="the tools (toxiproxy, locust, the harness) are judged only in loaded phases "
                              "without faults, and this scenario has none; their series are "
                              "in the tools chart")]
     tool_th = TOOL_DEFAULT.model_copy(update={"phases": quiet})

@@ -25,7 +25,7 @@ def level_check(
                      phases=list(names))
     series = run.series.get((ref.name, key))
     if not ran:
-        return base.judged(Verdict.ERROR, detail=f"none of the phases {names} ran.")
+        return base.judged(Verdict.ERROR, detail=f"none of the phases {', '.join(names)} ran.")
     if series is None or len(series.t) == 0:
         return base.judged(Verdict.ERROR, detail=f"no samples of {key} for {ref.name}.")
     mask = np.zeros(len(series.t), dtype=bool)
@@ -34,14 +34,14 @@ def level_check(
     mask &= (series.t >= threshold.ignore_first) & np.isfinite(series.v)
     if not mask.any():
         return base.judged(Verdict.ERROR,
-                     detail=f"no samples of {key} for {ref.name} in {names}.")
+                     detail=f"no samples of {key} for {ref.name} in {', '.join(names)}.")
     t, v = series.t[mask], series.v[mask]
     i = int(np.argmax(v)) if bound == "max" else int(np.argmin(v))
     observed = float(v[i])
     ok = observed <= limit if bound == "max" else observed >= limit
     word = "highest" if bound == "max" else "lowest"
     relation = ("<=" if ok else ">") if bound == "max" else (">=" if ok else "<")
-    note = f" (phases {missing} never ran)" if missing else ""
+    note = f" (phases {', '.join(missing)} never ran)" if missing else ""
     return base.judged(Verdict.PASS if ok else Verdict.FAIL, observed=observed,
         window=(float(t[0]), float(t[-1])),
         detail=(f"{word} {key} of {ref.name} over {', '.join(names)}{note} was "

@@ -36,7 +36,7 @@ class _Data:
         self.problem = ""
         series = run.series.get((ref.name, key))
         if not self.ran:
-            self.problem = f"none of the phases {self.names} ran"
+            self.problem = f"none of the phases {', '.join(self.names)} ran"
         elif series is None or len(series.t) == 0:
             self.problem = f"no samples of {key} for {ref.name}"
         else:
@@ -47,7 +47,7 @@ class _Data:
             self.t, self.v = self.t[self.v_ok], self.v[self.v_ok]
             if len(self.t) < MIN_TREND_POINTS:
                 self.problem = (
-                    f"only {len(self.t)} samples of {key} for {ref.name} in {self.names} "
+                    f"only {len(self.t)} samples of {key} for {ref.name} in {', '.join(self.names)} "
                     f"after settle/ignore_first (need >= {MIN_TREND_POINTS}): lengthen the "
                     "phases or set settle: 0s"
                 )
@@ -55,7 +55,7 @@ class _Data:
 
     @property
     def note(self) -> str:
-        return f" (phases {self.missing} never ran)" if self.missing else ""
+        return f" (phases {', '.join(self.missing)} never ran)" if self.missing else ""
 
 
 def _base_evidence(data: _Data, result: Trend, interval: float) -> dict[str, Any]:
@@ -182,6 +182,7 @@ def growth_per_1k_check(
     served = float(x[-1] - x[0]) if len(x) else 0.0
     if served <= 0:
         return base.judged(Verdict.ERROR,
-                     detail=f"cannot judge growth per request: no requests served in {data.names}.")
+                     detail=f"cannot judge growth per request: no requests served in "
+                           f"{', '.join(data.names)}.")
     return _judge_trend(base, data, trend(x, data.v), 1000.0, "slope_per_1k_requests",
                         scenario.sample_interval, {"requests_served": served})

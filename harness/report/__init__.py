@@ -6,7 +6,7 @@ and the stability report across many runs (history).
 folder alone, also for interrupted runs or runs whose target crashed.
 """
 
-from harness.report._compare import CompareResult, CompareRow, compare_row, compare_runs
+from harness.report._compare import RELATIVE_NOTE, CompareResult, CompareRow, compare_row, compare_runs
 from harness.report._downsample import envelope
 from harness.report._evidence_render import baseline_band, grew_tables, slope_line
 from harness.report._history import (
@@ -25,10 +25,11 @@ from harness.report._history import (
 )
 from harness.report._history_render import write_history
 from harness.report._junit import render_junit
-from harness.report._markdown import cell
+from harness.report._markdown import cell, step_summary
 from harness.report._write import report_problems, write_reports, write_summary
 
 __all__ = [
+    "RELATIVE_NOTE",
     "CheckHistory",
     "CheckPoint",
     "CompareResult",
@@ -52,6 +53,7 @@ __all__ = [
     "render_junit",
     "report_problems",
     "slope_line",
+    "step_summary",
     "write_history",
     "write_reports",
     "write_summary",

@@ -17,18 +17,26 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
-from harness.errors import RunDirError
+from harness.errors import InputError, RunDirError
 from harness.report._charts import DPI, WIDTH, target_names, unit_for
 from harness.report._downsample import envelope
 from harness.report._format import escape, number_text
 from harness.report._html import CSS, _data_uri
-from harness.report._markdown import cell
+from harness.report._markdown import cell, code, text
 from harness.report._timeline import TimeAxis, colour, shade_phases
 from harness.runfolder import RunRecord, load_run
 from harness.text import printable
 from harness.verdicts import Check, Summary, Verdict
 
 COMPARABLE_KINDS = ("latency", "error_ratio", "growth", "recovery", "level")
+# What "change" means, said in the CLI output, compare.md and compare.html.
+RELATIVE_NOTE = (
+    "change = how much worse the candidate is, relative to the baseline's value: "
+    "(candidate - baseline) / baseline, sign flipped for min limits so + is always worse "
+    "(+25% = 1.25x the baseline). A baseline near zero is replaced by a floor: 10% of the "
+    "threshold, or the whole threshold for growth slopes, so a tiny change on a near-zero "
+    "value is not a huge percentage. A row regresses when change > the tolerance, or when "
+    "a check that passed in the baseline fails or cannot be judged in the candidate.")
 
 
 @dataclass(frozen=True)
@@ -171,14 +179,16 @@ def _value(v: float | None, unit: str) -> str:
 
 def _render_md(result: CompareResult, base: Summary, cand: Summary, names: tuple[str, str]) -> str:
     head = "❌ REGRESSED" if result.regressed else "✅ NO REGRESSION"
-    lines = [f"## {head}: {escape(cand.scenario)}", "",
-             f"baseline <code>{cell(names[0])}</code> ({base.verdict.value}) vs candidate "
-             f"<code>{cell(names[1])}</code> ({cand.verdict.value}), tolerance "
-             f"{result.tolerance * 100:.0f}%", "",
+    title = text(cand.scenario) if cand.scenario == base.scenario else \
+        f"{text(base.scenario)} vs {text(cand.scenario)} (different scenarios)"
+    lines = [f"## {head}: {title}", "",
+             f"baseline {code(names[0])} ({base.verdict.value}) vs candidate "
+             f"{code(names[1])} ({cand.verdict.value}), tolerance "
+             f"{result.tolerance * 100:.0f}%", "", RELATIVE_NOTE, "",
              "| | check | baseline | candidate | change | note |", "|---|---|---:|---:|---:|---|"]
     for r in result.rows:
         mark = "❌" if r.regressed else ""
-        lines.append(f"| {mark} | <code>{cell(r.name)}</code> | {cell(_value(r.baseline, r.unit))}"
+        lines.append(f"| {mark} | {code(r.name)} | {cell(_value(r.baseline, r.unit))}"
                      f" | {cell(_value(r.candidate, r.unit))} | "
                      f"{cell(_pct(r.relative) if r.relative is not None else '-')} "
                      f"| {cell(r.note)} |")
@@ -206,7 +216,7 @@ def _render_html(result: CompareResult, base: Summary, cand: Summary, names: tup
 <small>baseline {escape(names[0])} ({escape(base.verdict.value)}) vs candidate
 {escape(names[1])} ({escape(cand.verdict.value)}), tolerance {result.tolerance * 100:.0f}%</small>
 </div><main>
-<h2>Checks</h2><table><tr><th></th><th>check</th><th>kind</th><th>baseline</th>
+<h2>Checks</h2><p>{escape(RELATIVE_NOTE)}</p><table><tr><th></th><th>check</th><th>kind</th><th>baseline</th>
 <th>candidate</th><th>change</th><th>verdicts</th><th>note</th></tr>{rows}</table>
 <h2>Curves</h2>{figures}
 </main></body></html>
@@ -214,10 +224,18 @@ def _render_html(result: CompareResult, base: Summary, cand: Summary, names: tup
 
 
 def compare_runs(baseline: Path, candidate: Path, out_dir: Path,
-                 tolerance: float = 0.10) -> CompareResult:
-    """Compare two run folders; write compare.html, compare.md and charts into ``out_dir``."""
+                 tolerance: float = 0.10, *, allow_different: bool = False) -> CompareResult:
+    """Compare two run folders; write compare.html, compare.md and charts into ``out_dir``.
+
+    Runs of different scenarios are refused (InputError, exit 2) unless ``allow_different``:
+    their checks share names but not what they measure."""
     baseline, candidate, out_dir = Path(baseline), Path(candidate), Path(out_dir)
     base_summary, cand_summary = read_summary(baseline), read_summary(candidate)
+    if base_summary.scenario != cand_summary.scenario and not allow_different:
+        raise InputError(
+            f"baseline {baseline} is a run of scenario {printable(base_summary.scenario, 80)!r}"
+            f", candidate {candidate} of {printable(cand_summary.scenario, 80)!r}: runs of "
+            "different scenarios are not comparable (--allow-different compares them anyway)")
     rows = _rows(base_summary, cand_summary, tolerance)
     regressed = any(r.regressed for r in rows)
     runs = load_run(baseline), load_run(candidate)  # damage is said before anything is written

@@ -20,7 +20,7 @@ METRIC_SOURCE = re.compile(
     r"|docker:[a-z_]+)$"
 )
 Variant = Literal["leaky", "fixed"]
-RESERVED_TARGETS = ("toxiproxy", "locust")
+RESERVED_TARGETS = ("toxiproxy", "locust", "harness")
 # Below 0.1 s the sampler is a busy loop (and /proc reads of a tree take longer than that).
 MIN_SAMPLE_INTERVAL = 0.1
 MAX_SAMPLE_INTERVAL = 3600.0

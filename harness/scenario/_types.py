@@ -8,8 +8,14 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_NUMBER = r"\d+(?:\.\d+)?"
+_DURATION = re.compile(rf"^\s*({_NUMBER})\s*(ms|s|m|h|d)?\s*$")
+# compound: ``1h30m``, ``2m30s``, ``1d12h``, ``1.5h``: parts in falling unit order, each once
+_COMPOUND = re.compile(rf"^(?:({_NUMBER})d)?(?:({_NUMBER})h)?(?:({_NUMBER})m(?!s))?"
+                       rf"(?:({_NUMBER})s)?(?:({_NUMBER})ms)?$")
+_COMPOUND_UNITS = (86400.0, 3600.0, 60.0, 1.0, 0.001)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_EXPECTED = "expected a duration like '90s', '2m30s', '1h30m', '1.5h' or '500ms'"
 # No duration in a scenario is longer than a week: a longer value is a typo (or ``.inf``),
 # and would leave a run (or a timeout) that never ends.
 MAX_DURATION = 7 * 24 * 3600.0
@@ -27,9 +33,11 @@ def _bounded(seconds: float) -> float:
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``10s``, ``2m``, ``1h``, ``500ms`` or a bare number of seconds."""
+    """Seconds from ``10s``, ``2m``, ``1h``, ``500ms``, ``1d``, a compound of them in falling
+    order (``1h30m``, ``2m30s``, ``1d12h``; each unit once), a decimal (``1.5h``) or a bare
+    number of seconds. Finite, >= 0 and at most ``MAX_DURATION`` (a week)."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like '10s', '2m' or '1h'")
+        raise ValueError(_EXPECTED)
     if isinstance(value, int | float):
         try:
             return _bounded(float(value))
@@ -39,7 +47,13 @@ def parse_duration(value: Any) -> float:
         match = _DURATION.match(value)
         if match:
             return _bounded(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    raise ValueError(f"expected a duration like '10s', '2m' or '1h', got {_short(value)}")
+        compact = value.strip().replace(" ", "")
+        parts = _COMPOUND.match(compact) if len(compact) <= 64 else None
+        if parts and any(parts.groups()):
+            return _bounded(sum(float(g) * unit for g, unit in zip(parts.groups(),
+                                                                   _COMPOUND_UNITS, strict=True)
+                                if g is not None))
+    raise ValueError(f"{_EXPECTED}, got {_short(value)}")
 
 
 def _short(value: Any) -> str:

@@ -209,8 +209,10 @@ def test_target_crash_mid_run_fails_with_a_verdict_that_says_so(tmp_path: Path):
 
 def test_relative_out_dir_works(tmp_path: Path):
     """A relative --out (as `make demo` passes) works: Locust runs in the run folder."""
+    # 5 s warmup: whole seconds of request rate after the 2 s ramp; 10 s steady: 8 growth
+    # samples after settle (a shorter run is INCONCLUSIVE, exit 4)
     result = run_cli("run", str(REPO / "scenarios/smoke.yaml"), "--out", "rel-run",
-                     "--set", "phases[0].duration=3s", "--set", "phases[1].duration=3s",
+                     "--set", "phases[0].duration=5s", "--set", "phases[1].duration=10s",
                      "--set", "phases[2].duration=2s", cwd=tmp_path, timeout=120)
     assert (tmp_path / "rel-run" / "summary.json").is_file(), result.stderr
     assert result.returncode in (0, 1), result.stderr

@@ -77,6 +77,8 @@ def test_detection(path: Path, variant: str, tmp_path: Path):
         assert result.returncode == 1, story
         leaked = {c["metric"] for c in failed}
         assert leaked & LEAKS[path.stem], f"no failing check on {LEAKS[path.stem]}:\n{story}"
+        md = (out / "report.md").read_text(encoding="utf-8")  # plain Markdown, also failing
+        assert not [bad for bad in ("&#x27;", "&gt;", "&quot;", "['") if bad in md], md
     else:
         assert result.returncode == 0, f"fixed variant flagged:\n{story}"
         assert not failed

@@ -23,7 +23,7 @@ def write_scenario(folder: Path, *, target: str, load: str = "{user: HttpApiUser
         name: paths
         target: {target}
         load: {load}
-        phases: [{{name: warmup, duration: 1s}}]
+        phases: [{{name: warmup, duration: 5s}}]  # long enough to judge (validate plans checks)
     """) + extra)
     return path
 
