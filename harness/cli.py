@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+    """The variable, or ``default`` when unset or empty (compose passes ``${X:-}`` as "")."""
+    return os.environ.get(name) or default
 
 
 def build_parser() -> argparse.ArgumentParser:

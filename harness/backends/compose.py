@@ -15,10 +15,13 @@ Toxiproxy's API, proxy ports and target ports as published on 127.0.0.1) or ``ne
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import yaml
 
 from harness._process import Role, wait_until
 from harness.backends._base import (
@@ -67,24 +70,46 @@ class ServicePlan(TargetPlan):
 
     service: str
     port: int
+    sample: str | None = None
+    variant: str | None = None
     metrics_path: str | None = None
     pprof_path: str | None = None
     debug_path: str | None = None
 
 
-def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[ServicePlan]:
-    """Each target's service and metrics (ScenarioError names an unknown docker stat)."""
+def compose_services(path: str) -> set[str] | None:
+    """The service names a compose file declares (every profile), None if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return None
+    services = data.get("services") if isinstance(data, dict) else None
+    return {str(name) for name in services} if isinstance(services, dict) else None
+
+
+def plan_services(scenario: Scenario, settings: ComposeSettings,
+                  known: set[str] | None = None) -> list[ServicePlan]:
+    """Each target's service and metrics (ScenarioError names an unknown docker stat).
+
+    The service is ``HARNESS_COMPOSE_SERVICES``' choice, else the first of the target's
+    sample name and its own name that the compose file declares (``known``): the
+    ``gateway`` target of a gateway scenario runs in the ``gateway`` service, whichever
+    gateway sample it names.
+    """
     problems: list[str] = []
     plans: list[ServicePlan] = []
     for i, target in enumerate(scenario.all_targets):
         sample = SAMPLES[target.sample] if target.sample else None
-        service = settings.services.get(target.name) or target.sample or target.name
+        candidates = [c for c in (target.sample, target.name) if c]
+        service = settings.services.get(target.name) or next(
+            (c for c in candidates if known is None or c in known), candidates[0])
         declared = {**(sample.metrics if sample else {}), **target.metrics}
         if not declared:
             declared = {f"docker_{stat}": f"docker:{stat}" for stat in DOCKER_STATS}
         plan = ServicePlan(
             name=target.name, service=service, port=target.port or settings.target_port,
-            metrics={},
+            sample=target.sample, variant=target.variant, metrics={},
             metrics_path=sample.metrics_path if sample else None,
             pprof_path=sample.pprof_path if sample else None,
             debug_path=sample.debug_path if sample else None,
@@ -139,7 +164,8 @@ class ComposeBackend(Backend):
                 raise InputError(str(exc)) from exc
         self.scenario = scenario
         self.settings = settings
-        self.services = plan_services(scenario, settings)  # fails before anything starts
+        # fails before anything starts
+        self.services = plan_services(scenario, settings, compose_services(settings.file))
         self.proxy_ports = {
             p.name: p.listen_port or settings.proxy_base_port + i
             for i, p in enumerate(scenario.proxies)
@@ -156,6 +182,7 @@ class ComposeBackend(Backend):
         self._killed: set[str] = set()
         self._reported: set[str] = set()
         self._problems: list[str] = []
+        self._stats: list[ContainerStats] = []
 
     # ------------------------------------------------------------------ compose CLI
 
@@ -168,11 +195,29 @@ class ComposeBackend(Backend):
             raise ToolMissing("docker CLI not found on PATH (the compose backend runs "
                               "`docker compose`); install it or use --backend attach")
 
+    def compose_env(self) -> dict[str, str]:
+        """What compose.yaml reads to start the scenario's samples as the scenario says.
+
+        ``HARNESS_VARIANT`` (the variant of the targets that have one) and, for a target whose
+        service is not named after its sample, ``HARNESS_<SERVICE>_SAMPLE`` (the gateway
+        service runs whichever gateway sample the scenario names).
+        """
+        env: dict[str, str] = {}
+        for plan in self.services:
+            if plan.variant and "HARNESS_VARIANT" not in env:
+                env["HARNESS_VARIANT"] = plan.variant
+            if plan.sample and plan.sample != plan.service:
+                key = plan.service.upper().replace("-", "_")
+                env[f"HARNESS_{key}_SAMPLE"] = plan.sample
+        return env
+
     def _compose(self, args: Sequence[str], timeout: float) -> None:
         argv = self.compose_argv(*args)
         self._require_cli()
+        env = {**os.environ, **self.compose_env()}
         try:
-            done = self._exec(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            done = self._exec(argv, capture_output=True, text=True, timeout=timeout,
+                              check=False, env=env)
         except subprocess.TimeoutExpired as exc:
             raise ComposeFailed(f"`{' '.join(argv)}` did not finish within {timeout:g}s") from exc
         except OSError as exc:
@@ -224,7 +269,7 @@ class ComposeBackend(Backend):
             ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=listen,
                             reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
         targets = {plan.name: self._watch(plan, ctx) for plan in self.services}
-        control_stats = ContainerStats(engine, proxy_container)
+        control_stats = self._stats_of(proxy_container)
         control_sources: dict[str, MetricSource] = {
             f"docker_{stat}": DockerStatSource(control_stats, stat) for stat in DOCKER_STATS
         }
@@ -274,7 +319,7 @@ class ComposeBackend(Backend):
         metrics_url = url(plan.metrics_url, plan.metrics_path)
         pprof_url = url(plan.pprof_url, plan.pprof_path)
         debug_url = url(plan.debug_url, plan.debug_path)
-        stats = ContainerStats(self._engine, container)
+        stats = self._stats_of(container)
         sources: dict[str, MetricSource] = {}
         for alias, spec in plan.metrics.items():
             kind, _, stat = spec.partition(":")
@@ -287,6 +332,13 @@ class ComposeBackend(Backend):
                         container=container.name, metrics=plan.metrics)
         return TargetHandle(name=plan.name, role="target", pid=None, host=host, port=port,
                             sources=sources, evidence=evidence_source(debug_url, pprof_url))
+
+    def _stats_of(self, container: ContainerLike) -> ContainerStats:
+        """The container's stats stream, started (closed by ``down()``)."""
+        assert self._engine is not None
+        stats = ContainerStats(self._engine, container)
+        self._stats.append(stats)
+        return stats.start()
 
     # ------------------------------------------------------------------ container faults
 
@@ -338,6 +390,9 @@ class ComposeBackend(Backend):
     def down(self) -> list[str]:
         """Toxics and proxies off, containers unpaused, ``compose down`` if we ran ``up``."""
         problems, self._problems = self._problems, []
+        stats, self._stats = self._stats, []
+        for stream in stats:  # before `compose down` removes the containers they follow
+            stream.close()
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -356,7 +411,8 @@ class ComposeBackend(Backend):
         if self._started:
             self._started = False
             try:
-                self._compose(["down", "--remove-orphans", "--timeout", "10"], timeout=120)
+                self._compose(["down", "--volumes", "--remove-orphans", "--timeout", "10"],
+                              timeout=120)
             except HarnessError as exc:
                 problems.append(str(exc))
         self._containers.clear()
@@ -366,4 +422,4 @@ class ComposeBackend(Backend):
         return problems
 
 
-__all__ = ["ComposeBackend", "ComposeFailed", "ServicePlan", "plan_services"]
+__all__ = ["ComposeBackend", "ComposeFailed", "ServicePlan", "compose_services", "plan_services"]
