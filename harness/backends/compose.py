@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -77,19 +77,23 @@ class ServicePlan(TargetPlan):
     debug_path: str | None = None
 
 
-def compose_services(path: str) -> set[str] | None:
-    """The service names a compose file declares (every profile), None if it cannot be read."""
+def compose_services(path: str) -> dict[str, list[str]] | None:
+    """Service name -> its profiles, for every service a compose file declares (None if the
+    file cannot be read)."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
     except (OSError, yaml.YAMLError):
         return None
     services = data.get("services") if isinstance(data, dict) else None
-    return {str(name) for name in services} if isinstance(services, dict) else None
+    if not isinstance(services, dict):
+        return None
+    return {str(name): [str(p) for p in (spec or {}).get("profiles") or []]
+            if isinstance(spec, dict | None) else [] for name, spec in services.items()}
 
 
 def plan_services(scenario: Scenario, settings: ComposeSettings,
-                  known: set[str] | None = None) -> list[ServicePlan]:
+                  known: Collection[str] | None = None) -> list[ServicePlan]:
     """Each target's service and metrics (ScenarioError names an unknown docker stat).
 
     The service is ``HARNESS_COMPOSE_SERVICES``' choice, else the first of the target's
@@ -164,8 +168,12 @@ class ComposeBackend(Backend):
                 raise InputError(str(exc)) from exc
         self.scenario = scenario
         self.settings = settings
+        declared = compose_services(settings.file)
         # fails before anything starts
-        self.services = plan_services(scenario, settings, compose_services(settings.file))
+        self.services = plan_services(scenario, settings, declared)
+        # `compose down` leaves a profile's services running unless the profile is named
+        self.profiles = sorted({p for plan in self.services
+                                for p in (declared or {}).get(plan.service, [])})
         self.proxy_ports = {
             p.name: p.listen_port or settings.proxy_base_port + i
             for i, p in enumerate(scenario.proxies)
@@ -187,8 +195,10 @@ class ComposeBackend(Backend):
     # ------------------------------------------------------------------ compose CLI
 
     def compose_argv(self, *args: str) -> list[str]:
-        """``docker compose -f FILE -p PROJECT <args>``."""
-        return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project, *args]
+        """``docker compose -f FILE -p PROJECT [--profile P ...] <args>``."""
+        profiles = [arg for p in self.profiles for arg in ("--profile", p)]
+        return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project,
+                *profiles, *args]
 
     def _require_cli(self) -> None:
         if self._exec is subprocess.run and shutil.which("docker") is None:

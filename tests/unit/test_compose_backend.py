@@ -509,6 +509,16 @@ def test_gateway_target_runs_in_the_gateway_service_the_file_declares(tmp_path: 
     assert compose_services(str(tmp_path / "missing.yaml")) is None
 
 
+def test_profile_of_started_services_named_in_compose_commands(tmp_path: Path):
+    """`compose down` names the gateway profile, or it leaves the gateway's containers running."""
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services:\n  toxiproxy: {}\n  upstream: {profiles: [gateway]}\n"
+                            "  gateway: {profiles: [gateway]}\n")
+    backend = ComposeBackend(scenario_from_dict(GATEWAY),
+                             ComposeSettings(file=str(compose_file)), run=Recorder())
+    assert backend.compose_argv("down")[5:] == ["soak", "--profile", "gateway", "down"]
+
+
 def test_compose_env_carries_the_scenario_variant_and_gateway_sample(tmp_path: Path):
     """`compose up` gets HARNESS_VARIANT and HARNESS_GATEWAY_SAMPLE from the scenario."""
     compose_file = tmp_path / "compose.yaml"
