@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import yaml
 
@@ -55,7 +57,7 @@ from harness.events import EventKind
 from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
 from harness.scenario import HOST_PORT, ComposeSettings, ContainerFault, Scenario
-from harness.typing import MetricSource
+from harness.typing import EvidenceSource, MetricSource
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -146,6 +148,51 @@ def plan_services(scenario: Scenario, settings: ComposeSettings,
     return plans
 
 
+def _http_source(spec: str, plan: ServicePlan, base: str) -> MetricSource:
+    """A target's prometheus / pprof source, its sample's paths under ``base``."""
+    return make_source(spec, metrics_url=plan.metrics_url or _under(base, plan.metrics_path),
+                       pprof_url=plan.pprof_url or _under(base, plan.pprof_path))
+
+
+def _under(base: str, path: str | None) -> str | None:
+    return base + path if path else None
+
+
+class _Movable:
+    """A target's HTTP metric source whose address can move (``rebase``), e.g. when a killed
+    container is started again on a new published port."""
+
+    def __init__(self, build: Callable[[str], MetricSource], base: str) -> None:
+        self._build = build
+        self.base = base
+        self._source = build(base)
+        self.spec = self._source.spec
+
+    def rebase(self, base: str) -> None:
+        if base != self.base:
+            self.base, self._source = base, self._build(base)
+
+    def read(self) -> float | None:
+        return self._source.read()
+
+
+class _MovableEvidence:
+    """The target's evidence source (task listing or goroutine stacks), rebased like _Movable."""
+
+    def __init__(self, plan: ServicePlan, base: str) -> None:
+        self.plan = plan
+        self.current: EvidenceSource | None = None
+        self.rebase(base)
+
+    def rebase(self, base: str) -> None:
+        plan = self.plan
+        self.current = evidence_source(plan.debug_url or _under(base, plan.debug_path),
+                                       plan.pprof_url or _under(base, plan.pprof_path))
+
+    def snapshot(self) -> dict[str, object] | None:
+        return self.current.snapshot() if self.current is not None else None
+
+
 class ComposeBackend(Backend):
     """Containers from compose.yaml, stats from the Docker engine."""
 
@@ -191,6 +238,7 @@ class ComposeBackend(Backend):
         self._reported: set[str] = set()
         self._problems: list[str] = []
         self._stats: list[ContainerStats] = []
+        self._movable: dict[str, tuple[ServicePlan, list[_Movable | _MovableEvidence]]] = {}
 
     # ------------------------------------------------------------------ compose CLI
 
@@ -321,27 +369,28 @@ class ComposeBackend(Backend):
             host, port = self._reach(container, plan.service, plan.port)
         else:  # only docker stats: nothing to reach over HTTP
             host, port = plan.service, plan.port
-        base = f"http://{host}:{port}"
-
-        def url(explicit: str | None, path: str | None) -> str | None:
-            return explicit or (base + path if path else None)
-
-        metrics_url = url(plan.metrics_url, plan.metrics_path)
-        pprof_url = url(plan.pprof_url, plan.pprof_path)
-        debug_url = url(plan.debug_url, plan.debug_path)
         stats = self._stats_of(container)
         sources: dict[str, MetricSource] = {}
+        movable: list[_Movable] = []
         for alias, spec in plan.metrics.items():
             kind, _, stat = spec.partition(":")
-            sources[alias] = (DockerStatSource(stats, stat) if kind == "docker" else
-                              make_source(spec, metrics_url=metrics_url, pprof_url=pprof_url))
+            if kind == "docker":
+                sources[alias] = DockerStatSource(stats, stat)
+            else:
+                source = _Movable(partial(_http_source, spec, plan), f"http://{host}:{port}")
+                sources[alias] = source
+                movable.append(source)
+        evidence = _MovableEvidence(plan, f"http://{host}:{port}")
+        if self.settings.reach == "published":  # a restarted container gets a new host port
+            self._movable[plan.name] = (plan, [*movable, evidence])
         for alias, spec in plan.dropped.items():
             ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=plan.name, metric=alias, spec=spec,
                             reason="no container equivalent")
         ctx.events.emit(EventKind.TARGET_ATTACHED, target=plan.name, service=plan.service,
                         container=container.name, metrics=plan.metrics)
         return TargetHandle(name=plan.name, role="target", pid=None, host=host, port=port,
-                            sources=sources, evidence=evidence_source(debug_url, pprof_url))
+                            sources=sources,
+                            evidence=evidence if evidence.current is not None else None)
 
     def _stats_of(self, container: ContainerLike) -> ContainerStats:
         """The container's stats stream, started (closed by ``down()``)."""
@@ -372,6 +421,29 @@ class ComposeBackend(Backend):
             engine.start(container)
             self._killed.discard(fault.target)
             self._reported.discard(fault.target)
+            self._follow_port(fault.target, container)
+
+    def _follow_port(self, target: str, container: ContainerLike) -> None:
+        """Point a restarted target's HTTP sources at the host port it was published on now.
+
+        Docker publishes ``127.0.0.1::8080`` on a new ephemeral port each time a container
+        starts: without this, a sample's /metrics went unread for the rest of the run after
+        a kill fault (seen on the real engine).
+        """
+        entry = self._movable.get(target)
+        if entry is None or self._engine is None:
+            return
+        plan, movables = entry
+        port = None
+        for _ in range(50):  # the binding appears once the container runs
+            self._engine.state(container)  # reload
+            port = published_port(container, plan.port)
+            if port is not None:
+                break
+            time.sleep(0.1)
+        if port is not None:
+            for movable in movables:
+                movable.rebase(f"http://127.0.0.1:{port}")
 
     def _fault_container(self, fault: ContainerFault) -> tuple[DockerEngine, ContainerLike]:
         container = self._containers.get(fault.target)

@@ -528,3 +528,22 @@ def test_compose_env_carries_the_scenario_variant_and_gateway_sample(tmp_path: P
                              ComposeSettings(file=str(compose_file)), run=runner)
     assert backend.compose_env() == {"HARNESS_VARIANT": "fixed",
                                      "HARNESS_GATEWAY_SAMPLE": "client_per_request"}
+
+
+def test_killed_and_restarted_target_is_read_on_its_new_published_port(ctx: Any):
+    """After a kill fault restarts the container, its /metrics is read on the new host port."""
+    container = FakeContainer("soak-healthy-1", "healthy",
+                              ports={"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32771"}]})
+    backend = ComposeBackend(scenario(), ComposeSettings(manage=False), run=Recorder())
+    backend._engine = StreamingEngine(container)
+    backend._containers["api"] = container
+    handle = backend._watch(backend.services[0], ctx)
+    try:
+        assert handle.sources["fds"]._source.url == "http://127.0.0.1:32771/metrics"
+        backend.apply_container_fault(ContainerFault(target="api", action="kill"))
+        container.ports = {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32790"}]}
+        backend.remove_container_fault(ContainerFault(target="api", action="kill"))
+        assert handle.sources["fds"]._source.url == "http://127.0.0.1:32790/metrics"
+        assert handle.evidence.current.url == "http://127.0.0.1:32790/debug/tasks"
+    finally:
+        assert backend.down() == []
