@@ -214,8 +214,9 @@ ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 CMD ["python3"]
 EOF
-  DOCKER_BUILDKIT=0 docker build -q -t local/python:3.11-bookworm "$ctx" >/dev/null \
-    || { rm -rf "$ctx"; die "building local/python:3.11-bookworm failed"; }
+  # the legacy builder: the docker CLI may have no buildx plugin for BuildKit
+  DOCKER_BUILDKIT=0 docker build -t local/python:3.11-bookworm "$ctx" >"$STATE/build-python.log" 2>&1 \
+    || { rm -rf "$ctx"; die "building local/python:3.11-bookworm failed; see $STATE/build-python.log"; }
   rm -rf "$ctx"
 }
 
@@ -233,8 +234,9 @@ ENV PATH=/usr/local/go/bin:/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
     GOPATH=/go GOTOOLCHAIN=local
 WORKDIR /go
 EOF
-  DOCKER_BUILDKIT=0 docker build -q -t local/golang:bookworm "$ctx" >/dev/null \
-    || { rm -rf "$ctx"; die "building local/golang:bookworm failed"; }
+  # the legacy builder: the docker CLI may have no buildx plugin for BuildKit
+  DOCKER_BUILDKIT=0 docker build -t local/golang:bookworm "$ctx" >"$STATE/build-golang.log" 2>&1 \
+    || { rm -rf "$ctx"; die "building local/golang:bookworm failed; see $STATE/build-golang.log"; }
   rm -rf "$ctx"
 }
 
@@ -254,8 +256,9 @@ EXPOSE 8474
 ENTRYPOINT ["/toxiproxy"]
 CMD ["-host=0.0.0.0"]
 EOF
-  DOCKER_BUILDKIT=0 docker build -q -t local/toxiproxy:2.12.0 "$ctx" >/dev/null \
-    || { rm -rf "$ctx"; die "building local/toxiproxy:2.12.0 failed"; }
+  # the legacy builder: the docker CLI may have no buildx plugin for BuildKit
+  DOCKER_BUILDKIT=0 docker build -t local/toxiproxy:2.12.0 "$ctx" >"$STATE/build-toxiproxy.log" 2>&1 \
+    || { rm -rf "$ctx"; die "building local/toxiproxy:2.12.0 failed; see $STATE/build-toxiproxy.log"; }
   rm -rf "$ctx"
 }
 
@@ -281,10 +284,23 @@ EOF
 }
 
 up() {
-  local t0; t0="$(now)"
+  local t0 compose_pid=""; t0="$(now)"
   start_engine
-  install_compose
+  mkdir -p "$STATE"
+  if compose_works; then
+    say "compose: $(docker compose version 2>/dev/null)"
+  else
+    # a cold Compose build is CPU (go build), the images mostly network and dpkg: overlap them
+    say "Compose v2 missing: installing it in the background (log: $STATE/compose-build.log)"
+    install_compose > "$STATE/compose-build.log" 2>&1 &
+    compose_pid=$!
+  fi
   prepare_images
+  if [ -n "$compose_pid" ]; then
+    wait "$compose_pid" || die "installing Compose failed; last lines of $STATE/compose-build.log:
+$(tail -n 15 "$STATE/compose-build.log")"
+    grep '^docker-engine:' "$STATE/compose-build.log" >&2 || true
+  fi
   say "ready in $(( $(now) - t0 )) s"
 }
 
