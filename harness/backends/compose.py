@@ -381,7 +381,8 @@ class ComposeBackend(Backend):
                 sources[alias] = source
                 movable.append(source)
         evidence = _MovableEvidence(plan, f"http://{host}:{port}")
-        if self.settings.reach == "published":  # a restarted container gets a new host port
+        if self.settings.reach == "published" and host == "127.0.0.1":
+            # a container started again after a kill gets a new ephemeral host port
             self._movable[plan.name] = (plan, [*movable, evidence])
         for alias, spec in plan.dropped.items():
             ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=plan.name, metric=alias, spec=spec,
