@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # on average), so four workers share two cores comfortably and keep `make test` short.
 PYTEST_WORKERS ?= 4
 
-.PHONY: setup setup-test demo test test-unit test-integration test-e2e soak lint typecheck clean-reports help
+.PHONY: setup setup-test setup-test-tools demo test test-compose test-unit test-integration test-e2e soak lint typecheck clean-reports help
 
 help:
 	@echo "make setup  - create .venv, install the harness (+dev tools) and toxiproxy-server"
@@ -32,10 +32,16 @@ setup: $(STAMP)
 	$(BIN)/harness setup
 
 # What the tests need beyond a run: helm (built with Go, pinned) for the chart validation,
-# Debian's chromium for the report rendering test, and Debian's nginx and redis-server as
+# Debian's chromium for the report rendering test, Debian's nginx and redis-server as
 # third-party targets of the fault-client tests and scenarios/examples (installed when we are
-# root with apt-get). gunicorn, the examples' PyPI server, comes with the dev extras.
-setup-test: setup
+# root with apt-get; gunicorn, the examples' PyPI server, comes with the dev extras), and a
+# Docker engine with Compose v2 and buildable base images for the compose tests
+# (scripts/docker-engine.sh: does nothing where `docker compose` already works and the
+# official images can be pulled).
+setup-test: setup-test-tools
+	scripts/docker-engine.sh up
+
+setup-test-tools: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh --install-helm
 	scripts/third-party-servers.sh
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
@@ -48,20 +54,33 @@ demo: setup
 	@$(BIN)/harness run scenarios/smoke.yaml --out reports/demo-$$(date -u +%Y%m%dT%H%M%SZ) ; \
 	  code=$$?; echo "report: $$(ls -td reports/demo-* | head -1)/report.html"; exit $$code
 
+# The compose tests share one xdist group (they publish fixed loopback ports): loadgroup.
+# Whatever the outcome, the dockerd that scripts/docker-engine.sh started is stopped
+# afterwards (HARNESS_KEEP_ENGINE=1 keeps it for warm re-runs); the exit code is the tests'.
 test: setup-test
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	@code=0; \
+	{ $(BIN)/ruff check . && $(BIN)/mypy \
+	  && PATH="$(CURDIR)/$(BIN):$$PATH" scripts/validate-deploy.sh \
+	  && $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); } \
+	  || code=$$?; \
+	if [ -z "$(HARNESS_KEEP_ENGINE)" ]; then scripts/docker-engine.sh stop || { [ $$code -ne 0 ] || code=1; }; fi; \
+	exit $$code
 
-test-unit: setup-test
+# the compose tests alone, on a real engine (brought up if needed, stopped afterwards)
+test-compose: setup
+	@code=0; scripts/docker-engine.sh up || exit $$?; \
+	$(BIN)/python -m pytest tests/e2e/test_compose_engine.py $(PYTEST_ARGS) || code=$$?; \
+	if [ -z "$(HARNESS_KEEP_ENGINE)" ]; then scripts/docker-engine.sh stop; fi; exit $$code
+
+test-unit: setup-test-tools
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: setup-test
+test-integration: setup-test-tools
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-e2e: setup-test
-	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+	@code=0; $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS) || code=$$?; \
+	if [ -z "$(HARNESS_KEEP_ENGINE)" ]; then scripts/docker-engine.sh stop; fi; exit $$code
 
 soak: setup
 	@set -e; for s in $$($(BIN)/python -c "from harness.samples import SAMPLES; print(' '.join(sorted({sc for x in SAMPLES.values() if x.variants for sc in x.scenarios})))"); do \

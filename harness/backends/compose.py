@@ -15,10 +15,15 @@ Toxiproxy's API, proxy ports and target ports as published on 127.0.0.1) or ``ne
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
+
+import yaml
 
 from harness._process import Role, wait_until
 from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
@@ -45,7 +50,7 @@ from harness.events import EventKind
 from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
 from harness.scenario import HOST_PORT, ComposeSettings, ContainerFault, Scenario
-from harness.typing import MetricSource
+from harness.typing import EvidenceSource, MetricSource
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -60,24 +65,50 @@ class ServicePlan(TargetPlan):
 
     service: str
     port: int
+    sample: str | None = None
+    variant: str | None = None
     metrics_path: str | None = None
     pprof_path: str | None = None
     debug_path: str | None = None
 
 
-def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[ServicePlan]:
-    """Each target's service and metrics (ScenarioError names an unknown docker stat)."""
+def compose_services(path: str) -> dict[str, list[str]] | None:
+    """Service name -> its profiles, for every service a compose file declares (None if the
+    file cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return None
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict):
+        return None
+    return {str(name): [str(p) for p in (spec or {}).get("profiles") or []]
+            if isinstance(spec, dict | None) else [] for name, spec in services.items()}
+
+
+def plan_services(scenario: Scenario, settings: ComposeSettings,
+                  known: Collection[str] | None = None) -> list[ServicePlan]:
+    """Each target's service and metrics (ScenarioError names an unknown docker stat).
+
+    The service is ``HARNESS_COMPOSE_SERVICES``' choice, else the first of the target's
+    sample name and its own name that the compose file declares (``known``): the
+    ``gateway`` target of a gateway scenario runs in the ``gateway`` service, whichever
+    gateway sample it names.
+    """
     problems: list[str] = []
     plans: list[ServicePlan] = []
     for i, target in enumerate(scenario.all_targets):
         sample = SAMPLES[target.sample] if target.sample else None
-        service = settings.services.get(target.name) or target.sample or target.name
+        candidates = [c for c in (target.sample, target.name) if c]
+        service = settings.services.get(target.name) or next(
+            (c for c in candidates if known is None or c in known), candidates[0])
         declared = {**(sample.metrics if sample else {}), **target.metrics}
         if not declared:
             declared = {f"docker_{stat}": f"docker:{stat}" for stat in DOCKER_STATS}
         plan = ServicePlan(
             name=target.name, service=service, port=target.port or settings.target_port,
-            metrics={},
+            sample=target.sample, variant=target.variant, metrics={},
             metrics_path=sample.metrics_path if sample else None,
             pprof_path=sample.pprof_path if sample else None,
             debug_path=sample.debug_path if sample else None,
@@ -110,6 +141,51 @@ def plan_services(scenario: Scenario, settings: ComposeSettings) -> list[Service
     return plans
 
 
+def _http_source(spec: str, plan: ServicePlan, base: str) -> MetricSource:
+    """A target's prometheus / pprof source, its sample's paths under ``base``."""
+    return make_source(spec, metrics_url=plan.metrics_url or _under(base, plan.metrics_path),
+                       pprof_url=plan.pprof_url or _under(base, plan.pprof_path))
+
+
+def _under(base: str, path: str | None) -> str | None:
+    return base + path if path else None
+
+
+class _Movable:
+    """A target's HTTP metric source whose address can move (``rebase``), e.g. when a killed
+    container is started again on a new published port."""
+
+    def __init__(self, build: Callable[[str], MetricSource], base: str) -> None:
+        self._build = build
+        self.base = base
+        self._source = build(base)
+        self.spec = self._source.spec
+
+    def rebase(self, base: str) -> None:
+        if base != self.base:
+            self.base, self._source = base, self._build(base)
+
+    def read(self) -> float | None:
+        return self._source.read()
+
+
+class _MovableEvidence:
+    """The target's evidence source (task listing or goroutine stacks), rebased like _Movable."""
+
+    def __init__(self, plan: ServicePlan, base: str) -> None:
+        self.plan = plan
+        self.current: EvidenceSource | None = None
+        self.rebase(base)
+
+    def rebase(self, base: str) -> None:
+        plan = self.plan
+        self.current = evidence_source(plan.debug_url or _under(base, plan.debug_path),
+                                       plan.pprof_url or _under(base, plan.pprof_path))
+
+    def snapshot(self) -> dict[str, object] | None:
+        return self.current.snapshot() if self.current is not None else None
+
+
 class ComposeBackend(Backend):
     """Containers from compose.yaml, stats from the Docker engine."""
 
@@ -132,7 +208,12 @@ class ComposeBackend(Backend):
                 raise InputError(str(exc)) from exc
         self.scenario = scenario
         self.settings = settings
-        self.services = plan_services(scenario, settings)  # fails before anything starts
+        declared = compose_services(settings.file)
+        # fails before anything starts
+        self.services = plan_services(scenario, settings, declared)
+        # `compose down` leaves a profile's services running unless the profile is named
+        self.profiles = sorted({p for plan in self.services
+                                for p in (declared or {}).get(plan.service, [])})
         self.proxy_ports = {
             p.name: p.listen_port or settings.proxy_base_port + i
             for i, p in enumerate(scenario.proxies)
@@ -149,23 +230,45 @@ class ComposeBackend(Backend):
         self._killed: set[str] = set()
         self._reported: set[str] = set()
         self._problems: list[str] = []
+        self._stats: list[ContainerStats] = []
+        self._movable: dict[str, tuple[ServicePlan, list[_Movable | _MovableEvidence]]] = {}
 
     # ------------------------------------------------------------------ compose CLI
 
     def compose_argv(self, *args: str) -> list[str]:
-        """``docker compose -f FILE -p PROJECT <args>``."""
-        return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project, *args]
+        """``docker compose -f FILE -p PROJECT [--profile P ...] <args>``."""
+        profiles = [arg for p in self.profiles for arg in ("--profile", p)]
+        return ["docker", "compose", "-f", self.settings.file, "-p", self.settings.project,
+                *profiles, *args]
 
     def _require_cli(self) -> None:
         if self._exec is subprocess.run and shutil.which("docker") is None:
             raise ToolMissing("docker CLI not found on PATH (the compose backend runs "
                               "`docker compose`); install it or use --backend attach")
 
+    def compose_env(self) -> dict[str, str]:
+        """What compose.yaml reads to start the scenario's samples as the scenario says.
+
+        ``HARNESS_VARIANT`` (the variant of the targets that have one) and, for a target whose
+        service is not named after its sample, ``HARNESS_<SERVICE>_SAMPLE`` (the gateway
+        service runs whichever gateway sample the scenario names).
+        """
+        env: dict[str, str] = {}
+        for plan in self.services:
+            if plan.variant and "HARNESS_VARIANT" not in env:
+                env["HARNESS_VARIANT"] = plan.variant
+            if plan.sample and plan.sample != plan.service:
+                key = plan.service.upper().replace("-", "_")
+                env[f"HARNESS_{key}_SAMPLE"] = plan.sample
+        return env
+
     def _compose(self, args: Sequence[str], timeout: float) -> None:
         argv = self.compose_argv(*args)
         self._require_cli()
+        env = {**os.environ, **self.compose_env()}
         try:
-            done = self._exec(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            done = self._exec(argv, capture_output=True, text=True, timeout=timeout,
+                              check=False, env=env)
         except subprocess.TimeoutExpired as exc:
             raise ComposeFailed(f"`{' '.join(argv)}` did not finish within {timeout:g}s") from exc
         except OSError as exc:
@@ -217,7 +320,7 @@ class ComposeBackend(Backend):
             ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=listen,
                             reached_at="{}:{}".format(*proxies[proxy.name]), upstream=upstream)
         targets = {plan.name: self._watch(plan, ctx) for plan in self.services}
-        control_stats = ContainerStats(engine, proxy_container)
+        control_stats = self._stats_of(proxy_container)
         control_sources: dict[str, MetricSource] = {
             f"docker_{stat}": DockerStatSource(control_stats, stat) for stat in DOCKER_STATS
         }
@@ -259,27 +362,36 @@ class ComposeBackend(Backend):
             host, port = self._reach(container, plan.service, plan.port)
         else:  # only docker stats: nothing to reach over HTTP
             host, port = plan.service, plan.port
-        base = f"http://{host}:{port}"
-
-        def url(explicit: str | None, path: str | None) -> str | None:
-            return explicit or (base + path if path else None)
-
-        metrics_url = url(plan.metrics_url, plan.metrics_path)
-        pprof_url = url(plan.pprof_url, plan.pprof_path)
-        debug_url = url(plan.debug_url, plan.debug_path)
-        stats = ContainerStats(self._engine, container)
+        stats = self._stats_of(container)
         sources: dict[str, MetricSource] = {}
+        movable: list[_Movable] = []
         for alias, spec in plan.metrics.items():
             kind, _, stat = spec.partition(":")
-            sources[alias] = (DockerStatSource(stats, stat) if kind == "docker" else
-                              make_source(spec, metrics_url=metrics_url, pprof_url=pprof_url))
+            if kind == "docker":
+                sources[alias] = DockerStatSource(stats, stat)
+            else:
+                source = _Movable(partial(_http_source, spec, plan), f"http://{host}:{port}")
+                sources[alias] = source
+                movable.append(source)
+        evidence = _MovableEvidence(plan, f"http://{host}:{port}")
+        if self.settings.reach == "published" and host == "127.0.0.1":
+            # a container started again after a kill gets a new ephemeral host port
+            self._movable[plan.name] = (plan, [*movable, evidence])
         for alias, spec in plan.dropped.items():
             ctx.events.emit(EventKind.METRIC_UNAVAILABLE, target=plan.name, metric=alias, spec=spec,
                             reason="no container equivalent")
         ctx.events.emit(EventKind.TARGET_ATTACHED, target=plan.name, service=plan.service,
                         container=container.name, metrics=plan.metrics)
         return TargetHandle(name=plan.name, role="target", pid=None, host=host, port=port,
-                            sources=sources, evidence=evidence_source(debug_url, pprof_url))
+                            sources=sources,
+                            evidence=evidence if evidence.current is not None else None)
+
+    def _stats_of(self, container: ContainerLike) -> ContainerStats:
+        """The container's stats stream, started (closed by ``down()``)."""
+        assert self._engine is not None
+        stats = ContainerStats(self._engine, container)
+        self._stats.append(stats)
+        return stats.start()
 
     # ------------------------------------------------------------------ container faults
 
@@ -303,6 +415,29 @@ class ComposeBackend(Backend):
             engine.start(container)
             self._killed.discard(fault.target)
             self._reported.discard(fault.target)
+            self._follow_port(fault.target, container)
+
+    def _follow_port(self, target: str, container: ContainerLike) -> None:
+        """Point a restarted target's HTTP sources at the host port it was published on now.
+
+        Docker publishes ``127.0.0.1::8080`` on a new ephemeral port each time a container
+        starts: without this, a sample's /metrics went unread for the rest of the run after
+        a kill fault (seen on the real engine).
+        """
+        entry = self._movable.get(target)
+        if entry is None or self._engine is None:
+            return
+        plan, movables = entry
+        port = None
+        for _ in range(50):  # the binding appears once the container runs
+            self._engine.state(container)  # reload
+            port = published_port(container, plan.port)
+            if port is not None:
+                break
+            time.sleep(0.1)
+        if port is not None:
+            for movable in movables:
+                movable.rebase(f"http://127.0.0.1:{port}")
 
     def _fault_container(self, fault: ContainerFault) -> tuple[DockerEngine, ContainerLike]:
         container = self._containers.get(fault.target)
@@ -331,6 +466,9 @@ class ComposeBackend(Backend):
     def down(self) -> list[str]:
         """Toxics and proxies off, containers unpaused, ``compose down`` if we ran ``up``."""
         problems, self._problems = self._problems, []
+        stats, self._stats = self._stats, []
+        for stream in stats:  # before `compose down` removes the containers they follow
+            stream.close()
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -349,7 +487,8 @@ class ComposeBackend(Backend):
         if self._started:
             self._started = False
             try:
-                self._compose(["down", "--remove-orphans", "--timeout", "10"], timeout=120)
+                self._compose(["down", "--volumes", "--remove-orphans", "--timeout", "10"],
+                              timeout=120)
             except HarnessError as exc:
                 problems.append(str(exc))
         self._containers.clear()
@@ -359,4 +498,4 @@ class ComposeBackend(Backend):
         return problems
 
 
-__all__ = ["ComposeBackend", "ComposeFailed", "ServicePlan", "plan_services"]
+__all__ = ["ComposeBackend", "ComposeFailed", "ServicePlan", "compose_services", "plan_services"]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import copy
 import gc
+import queue
 import subprocess
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,12 @@ from harness.backends import (
     pids_of,
     published_port,
 )
-from harness.backends.compose import ComposeBackend, ComposeFailed, plan_services
+from harness.backends.compose import (
+    ComposeBackend,
+    ComposeFailed,
+    compose_services,
+    plan_services,
+)
 from harness.errors import EnvironmentFailure, InputError, ScenarioError
 from harness.runfolder import EventLog
 from harness.scenario import ComposeSettings, ContainerFault, scenario_from_dict
@@ -257,13 +265,106 @@ def test_service_without_container_names_service_and_project():
         DockerEngine(FakeClient([])).service_container("soak", "gateway")
 
 
-def test_one_stats_call_per_tick_shared_by_sources():
-    """pids, memory and cpu of a container cost one one-shot stats call per tick."""
+class FakeStream:
+    """A stats stream fed by the test; iteration blocks like the engine's until fed or closed."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while (payload := self.queue.get()) is not None:
+            yield payload
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.put(None)
+
+
+class StreamingEngine(DockerEngine):
+    """A DockerEngine whose open_stats hands out FakeStreams (and counts one-shot reads)."""
+
+    def __init__(self, container: FakeContainer) -> None:
+        super().__init__(FakeClient([container]))
+        self.streams: list[FakeStream] = []
+        self.opened = threading.Event()
+
+    def open_stats(self, container: Any) -> FakeStream:
+        stream = FakeStream()
+        self.streams.append(stream)
+        self.opened.set()
+        return stream
+
+
+def _wait(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def streaming() -> Iterator[tuple[StreamingEngine, ContainerStats]]:
+    """A ContainerStats following a fake stream; closed afterwards."""
     container = FakeContainer("soak-healthy-1", "healthy")
-    shared = ContainerStats(DockerEngine(FakeClient([container])), container, max_age=60)
-    values = [DockerStatSource(shared, s).read() for s in ("pids", "memory", "cpu")]
-    assert values == [7.0, 52_428_800 - 10_485_760, None]
-    assert container.calls == [("stats", {"stream": False, "one_shot": True})]
+    engine = StreamingEngine(container)
+    stats = ContainerStats(engine, container, stale_after=60, retry=0.01)
+    try:
+        yield engine, stats.start()
+    finally:
+        stats.close()
+
+
+def test_sources_read_the_latest_streamed_payload_without_a_request(
+        streaming: tuple[StreamingEngine, ContainerStats]):
+    """pids, memory and cpu read the stream's latest payload; no stats request per read."""
+    engine, stats = streaming
+    assert engine.opened.wait(5)
+    sources = [DockerStatSource(stats, s) for s in ("pids", "memory", "cpu")]
+    assert [s.read() for s in sources] == [None, None, None]  # nothing streamed yet
+    engine.streams[0].queue.put(STATS_V1)
+    assert _wait(lambda: stats.payloads == 1)
+    assert [s.read() for s in sources] == [12.0, 73_728_000 - 16_384_000,
+                                           pytest.approx(10.0)]  # cpu from precpu_stats
+    assert stats.container.calls == []  # type: ignore[attr-defined]
+
+
+def test_stale_payload_reads_as_nothing():
+    """A payload older than stale_after reads as None: a stalled stream is never a level."""
+    container = FakeContainer("c", "s")
+    engine = StreamingEngine(container)
+    stats = ContainerStats(engine, container, stale_after=0.05, retry=0.01).start()
+    try:
+        assert engine.opened.wait(5)
+        engine.streams[0].queue.put(STATS_V2)
+        assert _wait(lambda: stats.payloads == 1)
+        time.sleep(0.1)
+        assert DockerStatSource(stats, "pids").read() is None
+    finally:
+        stats.close()
+
+
+def test_stream_reopened_when_it_ends(streaming: tuple[StreamingEngine, ContainerStats]):
+    """A stream that ends (container killed and restarted) is opened again."""
+    engine, stats = streaming
+    assert engine.opened.wait(5)
+    engine.streams[0].queue.put(None)
+    assert _wait(lambda: len(engine.streams) >= 2)
+    engine.streams[-1].queue.put(STATS_V2)
+    assert _wait(lambda: DockerStatSource(stats, "pids").read() == 7.0)
+
+
+def test_close_stops_the_reader_and_closes_its_stream():
+    """close() wakes the blocked reader, closes the stream and ends the thread."""
+    container = FakeContainer("c", "s")
+    engine = StreamingEngine(container)
+    stats = ContainerStats(engine, container).start()
+    assert engine.opened.wait(5)
+    stats.close()
+    assert engine.streams[0].closed
+    assert stats._thread is not None and not stats._thread.is_alive()
 
 
 def test_unknown_docker_stat_rejected():
@@ -342,7 +443,7 @@ def test_compose_up_failure_runs_down_and_raises(ctx: Any):
         backend.up(ctx)
     assert runner.argvs[0] == ["docker", "compose", "-f", "c.yaml", "-p", "p1", "up", "-d",
                                "--wait", "--wait-timeout", "180", "toxiproxy", "healthy"]
-    assert runner.argvs[1][6:] == ["down", "--remove-orphans", "--timeout", "10"]
+    assert runner.argvs[1][6:] == ["down", "--volumes", "--remove-orphans", "--timeout", "10"]
     problems = backend.down()
     assert any("exited with 1" in p for p in problems)  # the failed down is reported once
     assert backend.down() == []
@@ -385,3 +486,64 @@ def test_exited_reports_a_stopped_container_once():
     (gone,) = backend.exited()
     assert (gone.name, gone.role, gone.returncode) == ("api", "target", 137)
     assert backend.exited() == []
+
+
+GATEWAY = {
+    "name": "gw-t",
+    "targets": [{"name": "upstream", "sample": "upstream"},
+                {"name": "gateway", "sample": "client_per_request", "variant": "fixed"}],
+    "proxies": [{"name": "front", "upstream": "gateway"}, {"name": "up", "upstream": "upstream"}],
+    "load": {"user": "GatewayUser"},
+    "phases": [{"name": "warmup", "duration": "5s"}],
+}
+
+
+def test_gateway_target_runs_in_the_gateway_service_the_file_declares(tmp_path: Path):
+    """A target whose sample is no service of the file runs in the service named after it."""
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services:\n  upstream: {}\n  gateway: {profiles: [gateway]}\n")
+    plans = plan_services(scenario_from_dict(GATEWAY), ComposeSettings(),
+                          compose_services(str(compose_file)))
+    assert [(p.name, p.service) for p in plans] == [("upstream", "upstream"),
+                                                      ("gateway", "gateway")]
+    assert compose_services(str(tmp_path / "missing.yaml")) is None
+
+
+def test_profile_of_started_services_named_in_compose_commands(tmp_path: Path):
+    """`compose down` names the gateway profile, or it leaves the gateway's containers running."""
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services:\n  toxiproxy: {}\n  upstream: {profiles: [gateway]}\n"
+                            "  gateway: {profiles: [gateway]}\n")
+    backend = ComposeBackend(scenario_from_dict(GATEWAY),
+                             ComposeSettings(file=str(compose_file)), run=Recorder())
+    assert backend.compose_argv("down")[5:] == ["soak", "--profile", "gateway", "down"]
+
+
+def test_compose_env_carries_the_scenario_variant_and_gateway_sample(tmp_path: Path):
+    """`compose up` gets HARNESS_VARIANT and HARNESS_GATEWAY_SAMPLE from the scenario."""
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services:\n  upstream: {}\n  gateway: {}\n")
+    runner = Recorder(returncode=1)
+    backend = ComposeBackend(scenario_from_dict(GATEWAY),
+                             ComposeSettings(file=str(compose_file)), run=runner)
+    assert backend.compose_env() == {"HARNESS_VARIANT": "fixed",
+                                     "HARNESS_GATEWAY_SAMPLE": "client_per_request"}
+
+
+def test_killed_and_restarted_target_is_read_on_its_new_published_port(ctx: Any):
+    """After a kill fault restarts the container, its /metrics is read on the new host port."""
+    container = FakeContainer("soak-healthy-1", "healthy",
+                              ports={"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32771"}]})
+    backend = ComposeBackend(scenario(), ComposeSettings(manage=False), run=Recorder())
+    backend._engine = StreamingEngine(container)
+    backend._containers["api"] = container
+    handle = backend._watch(backend.services[0], ctx)
+    try:
+        assert handle.sources["fds"]._source.url == "http://127.0.0.1:32771/metrics"
+        backend.apply_container_fault(ContainerFault(target="api", action="kill"))
+        container.ports = {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "32790"}]}
+        backend.remove_container_fault(ContainerFault(target="api", action="kill"))
+        assert handle.sources["fds"]._source.url == "http://127.0.0.1:32790/metrics"
+        assert handle.evidence.current.url == "http://127.0.0.1:32790/debug/tasks"
+    finally:
+        assert backend.down() == []
