@@ -399,24 +399,16 @@ def toxiproxy_server(tmp_path: Path) -> Iterator[ToxiproxyServer]:
             proc.stop(grace=3.0)
 
 
-@dataclass
 class TargetProcess:
-    """A started target: its pid (the child, not its supervisor), port and log."""
+    """A started target: its pid (the child, not its supervisor), port, URL and log."""
 
-    name: str
-    port: int
-    process: ManagedProcess
-    host: str = "127.0.0.1"
-
-    @property
-    def pid(self) -> int:
-        pid = self.process.pid
-        assert pid is not None, "the target was never started"
-        return pid
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, name: str, port: int, process: ManagedProcess,
+                 host: str = "127.0.0.1") -> None:
+        if process.pid is None:
+            raise RuntimeError(f"target {name!r} was never started")
+        self.name, self.port, self.process, self.host = name, port, process, host
+        self.pid: int = process.pid
+        self.url = f"http://{host}:{port}"
 
     @property
     def running(self) -> bool:

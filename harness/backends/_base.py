@@ -12,10 +12,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from harness._process import Role
-from harness.errors import InputError
+from harness.errors import InputError, ScenarioError
 from harness.typing import EvidenceSource, MetricSource
 
 if TYPE_CHECKING:
@@ -63,6 +63,32 @@ class TargetPlan:
     metrics_url: str | None = None
     pprof_url: str | None = None
     debug_url: str | None = None
+
+    def take(self, alias: str, spec: str, mapped: str | None, *, metrics_url: bool,
+             pprof_url: bool) -> str | None:
+        """Plan ``alias`` (declared as ``spec``) to be read as ``mapped``; ``None`` means
+        nothing here can read it (dropped). Returns the endpoint it still needs
+        (``"metrics_url"``, ``"pprof_url"``), or None when planned."""
+        if mapped is None:
+            self.dropped[alias] = spec
+            return None
+        kind = mapped.partition(":")[0]
+        if kind == "prometheus" and not metrics_url:
+            return "metrics_url"
+        if kind == "pprof" and not pprof_url:
+            return "pprof_url"
+        self.metrics[alias] = mapped
+        return None
+
+
+P = TypeVar("P", bound=TargetPlan)
+
+
+def all_planned(scenario: Scenario, plans: list[P], problems: list[str]) -> list[P]:
+    """The plans, or one ScenarioError naming every problem met while making them."""
+    if problems:
+        raise ScenarioError(f"scenario {scenario.name!r}", problems)
+    return plans
 
 
 @dataclass(frozen=True)

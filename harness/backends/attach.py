@@ -17,18 +17,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 
 from harness._process import wait_until
-from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
+from harness.backends._base import Backend, TargetHandle, TargetPlan, Topology, all_planned
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, ToxiproxyError
 from harness.events import EventKind
 from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
 from harness.scenario import AttachSettings, Scenario, Target, attach_problems
+
+if TYPE_CHECKING:  # annotations only
+    from harness.backends._base import BackendContext, ProcessExit
 
 PROC_EQUIVALENTS = {
     "proc:fds": "prometheus:process_open_fds",
@@ -85,20 +89,15 @@ def plan_targets(scenario: Scenario, attach: AttachSettings) -> list[RemoteTarge
         )
         for alias, spec in wanted.items():
             mapped = remote_equivalent(spec)
-            if mapped is None:
-                remote.dropped[alias] = spec
-            elif mapped.startswith("docker:"):
+            if mapped is not None and mapped.startswith("docker:"):
                 problems.append(f"{where}.metrics.{alias}: {spec} needs --backend compose")
-            elif mapped.startswith("prometheus:") and not remote.metrics_url:
-                problems.append(f"{where}.metrics_url: needed by metrics.{alias} ({mapped})")
-            elif mapped.startswith("pprof:") and not remote.pprof_url:
-                problems.append(f"{where}.pprof_url: needed by metrics.{alias} ({mapped})")
-            else:
-                remote.metrics[alias] = mapped
+                continue
+            missing = remote.take(alias, spec, mapped, metrics_url=bool(remote.metrics_url),
+                                  pprof_url=bool(remote.pprof_url))
+            if missing:
+                problems.append(f"{where}.{missing}: needed by metrics.{alias} ({mapped})")
         planned.append(remote)
-    if problems:
-        raise ScenarioError(f"scenario {scenario.name!r}", problems)
-    return planned
+    return all_planned(scenario, planned, problems)
 
 
 def _declared_metrics(target: Target) -> dict[str, str]:

@@ -26,7 +26,15 @@ from functools import partial
 import yaml
 
 from harness._process import Role, wait_until
-from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+    all_planned,
+)
 from harness.backends._docker import (
     DOCKER_STATS,
     ContainerLike,
@@ -120,25 +128,19 @@ def plan_services(scenario: Scenario, settings: ComposeSettings,
             mapped = remote_equivalent(spec, docker=True)
             if spec in ("proc:rss", "proc:rss:self") and not has_prometheus:
                 mapped = "docker:memory"
-            if mapped is None:
-                plan.dropped[alias] = spec
-                continue
-            kind, _, stat = mapped.partition(":")
+            kind, _, stat = (mapped or "").partition(":")
             if kind == "docker" and stat not in DOCKER_STATS:
                 problems.append(
                     f"targets[{i}].metrics.{alias}: unknown docker stat {stat!r}; "
                     f"known: {', '.join('docker:' + s for s in DOCKER_STATS)}"
                 )
-            elif kind == "prometheus" and not has_prometheus:
-                problems.append(f"targets[{i}].metrics.{alias}: {mapped} needs metrics_url")
-            elif kind == "pprof" and not (plan.pprof_url or plan.pprof_path):
-                problems.append(f"targets[{i}].metrics.{alias}: {mapped} needs pprof_url")
-            else:
-                plan.metrics[alias] = mapped
+                continue
+            missing = plan.take(alias, spec, mapped, metrics_url=has_prometheus,
+                                pprof_url=bool(plan.pprof_url or plan.pprof_path))
+            if missing:
+                problems.append(f"targets[{i}].metrics.{alias}: {mapped} needs {missing}")
         plans.append(plan)
-    if problems:
-        raise ScenarioError(f"scenario {scenario.name!r}", problems)
-    return plans
+    return all_planned(scenario, plans, problems)
 
 
 def _http_source(spec: str, plan: ServicePlan, base: str) -> MetricSource:
