@@ -136,7 +136,7 @@ def test_signal_mid_run_tears_down_and_reports(tmp_path: Path, sig: signal.Signa
         time.sleep(max(0.0, 10 - (time.time() - json.loads((out / "run.json").read_text())["t0"])))
         sent = time.monotonic()
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = proc.communicate(timeout=120)  # bounded below; this is a backstop
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
@@ -194,10 +194,12 @@ def test_target_crash_mid_run_fails_with_a_verdict_that_says_so(tmp_path: Path):
           error_ratio: {{max: 1.0}}
     """))
     out = tmp_path / "run"
-    started = time.monotonic()
-    result = run_cli("run", str(scenario), "--out", str(out), timeout=120)
+    result = run_cli("run", str(scenario), "--out", str(out), timeout=180)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert time.monotonic() - started < 60, "the run must end when its target dies"
+    # the run ends when its target dies, not at the planned 35 s: judged on the run's own
+    # clock (events), since start-up and the report stretch on a busy machine
+    at = {e["kind"]: e["t"] for e in events_of(out)}
+    assert at["run_end"] - at["process_exit"] < 15, at
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "target_crashed"
     alive = [c for c in summary["checks"] if c["name"] == "target.alive[flaky]"]
