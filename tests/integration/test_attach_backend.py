@@ -21,8 +21,8 @@ from harness.backends.compose import ComposeBackend
 from harness.errors import ToxiproxyError
 from harness.runfolder import EventLog
 from harness.scenario import ComposeSettings, Fault, scenario_from_dict
-from harness.testing import free_port
-from tests.unit.test_compose_backend import FakeClient, FakeContainer, Recorder
+from harness.testing import free_port, wait_until
+from tests.unit.test_compose_backend import FakeClient, FakeContainer, FakeStream, Recorder
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -118,6 +118,15 @@ def test_attach_unreachable_toxiproxy_is_environment_failure(echo: int, ctx: Any
         AttachBackend(sc).up(ctx(sc))
 
 
+class FedEngine(DockerEngine):
+    """An engine whose stats streams hand out each container's payload once, then wait."""
+
+    def open_stats(self, container: Any) -> FakeStream:
+        stream = FakeStream()
+        stream.queue.put(container.payloads[0])
+        return stream
+
+
 def test_compose_backend_proxies_on_real_toxiproxy(toxiproxy: Any, echo: int, ctx: Any):
     """Compose up/down: proxies on the real server via published ports, docker stats sourced."""
     proxy_port = free_port()
@@ -130,15 +139,18 @@ def test_compose_backend_proxies_on_real_toxiproxy(toxiproxy: Any, echo: int, ct
     runner = Recorder()
     settings = ComposeSettings(proxy_base_port=proxy_port, proxy_bind="127.0.0.1")
     backend = ComposeBackend(sc, settings, run=runner,
-                             engine_factory=lambda: DockerEngine(FakeClient([proxy_box,
-                                                                             target_box])))
+                             engine_factory=lambda: FedEngine(FakeClient([proxy_box,
+                                                                           target_box])))
     topo = backend.up(ctx(sc))
     try:
         assert topo.proxies["p0"] == ("127.0.0.1", proxy_port)
         assert roundtrip(*topo.proxies["p0"]) == b"ping"
         threads = topo.targets["api"].sources["threads"]
-        assert isinstance(threads, DockerStatSource) and threads.read() == 7.0
-        assert topo.controls["toxiproxy"].sources["docker_pids"].read() == 7.0
+        pids = topo.controls["toxiproxy"].sources["docker_pids"]
+        assert isinstance(threads, DockerStatSource)
+        # stats stream in on their own thread (one connection per container): the first
+        # reading arrives a moment after up(); 10 s is far beyond the fake's instant answer
+        assert wait_until(lambda: threads.read() == 7.0 and pids.read() == 7.0, 10.0)
     finally:
         assert backend.down() == []
     assert toxiproxy.client.proxies() == {}
