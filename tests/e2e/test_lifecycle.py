@@ -210,8 +210,11 @@ def test_sigkilled_harness_leaves_nothing_once_the_next_run_starts(
         _wait_for_tree(killed_run, proc)
         victims = [proc.pid]
         if supervisors_too:  # as if the OOM killer or `kill -9` took the harness's own children
-            victims += [json.loads(p.read_text())["supervisor"]["pid"]
-                        for p in (killed_run / "logs").glob("*.proc.json")]
+            # the harness is frozen first, so that neither it nor the supervisors (which
+            # would see it die) can react before all of them are gone at once
+            os.kill(proc.pid, signal.SIGSTOP)
+            victims = [json.loads(p.read_text())["supervisor"]["pid"]
+                       for p in (killed_run / "logs").glob("*.proc.json")] + victims
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         proc.communicate(timeout=30)
