@@ -1,12 +1,14 @@
 """Faults in the run's own parts, with real processes: SIGSTOP / SIGKILL of toxiproxy-server,
-of Locust and of the target mid-run. Each gets the right verdict and exit code, a written
-report and no process left; a broken tool is never blamed on the target."""
+of Locust and of the target mid-run (our sample, and Debian's nginx as a third-party target).
+Each gets the right verdict and exit code, a written report and no process left; a broken tool
+is never blamed on the target."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,17 +51,33 @@ def pid_of(run_dir: Path, name: str) -> int:
     return next(int(t["pid"]) for t in manifest["targets"] if t["name"] == name)
 
 
-def fault_run(tmp_path: Path, who: str, sig: signal.Signals,
-              after: float = 2.0) -> tuple[int, dict, str]:
-    """Run the scenario, send ``sig`` to ``who`` ``after`` s into steady; (exit code, summary,
-    output)."""
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every descendant, parents first (read from /proc, no psutil needed)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop(0))
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+def fault_run(tmp_path: Path, who: str, sig: signal.Signals, after: float = 2.0,
+              scenario_text: str = SCENARIO, whole_tree: bool = False,
+              env: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    """Run the scenario, send ``sig`` to ``who`` (and its descendants with ``whole_tree``)
+    ``after`` s into steady; (exit code, summary, output)."""
     scenario = tmp_path / "tool-faults.yaml"
-    scenario.write_text(SCENARIO)
+    scenario.write_text(scenario_text)
     out = tmp_path / "run"
     harness = subprocess.Popen([sys.executable, "-m", "harness", "run", str(scenario), "--out",
                                 str(out), "-q"], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    victim: int | None = None
+                               stderr=subprocess.STDOUT, text=True, env=env)
+    victims: list[int] = []
     try:
         deadline = time.monotonic() + 90
         while not any(e["kind"] == "phase_start" and e["phase"] == "steady"
@@ -68,11 +86,12 @@ def fault_run(tmp_path: Path, who: str, sig: signal.Signals,
             assert time.monotonic() < deadline, "steady never started"
             time.sleep(0.2)
         time.sleep(after)
-        victim = pid_of(out, who)
-        os.kill(victim, sig)
+        victims = process_tree(pid_of(out, who)) if whole_tree else [pid_of(out, who)]
+        for victim in victims:
+            os.kill(victim, sig)
         output, _ = harness.communicate(timeout=120)
     finally:
-        if victim is not None:  # whatever happened, nothing stays stopped or alive
+        for victim in victims:  # whatever happened, nothing stays stopped or alive
             for cont in (signal.SIGCONT, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(victim, cont)
@@ -170,3 +189,47 @@ def test_an_upstream_that_refuses_connections_is_an_environment_failure(tmp_path
     assert (out / "summary.json").is_file()
     left = processes_with_env(f"HARNESS_RUN_ID={out.resolve()}")
     assert not left, f"processes of the run still alive: {left}"
+
+
+# A third-party server under the same faults: Debian's nginx (master + 2 workers, serve.sh
+# execs the master) loaded over HTTP through Toxiproxy. Same timeline and limits as SCENARIO.
+NGINX = REPO / "scenarios" / "examples" / "nginx" / "serve.sh"
+NGINX_SCENARIO = SCENARIO.replace(
+    "target: {name: api, sample: healthy}",
+    f"target: {{name: api, command: [{str(NGINX)!r}, '{{port}}', fixed], health: {{http: /}}}}",
+).replace("options: {path: /api/item/1}", "options: {path: /}")
+
+
+def nginx_env() -> dict[str, str]:
+    """The environment, skipping when Debian's nginx is missing (`make setup-test` installs
+    it: scripts/third-party-servers.sh)."""
+    if not (shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)):
+        pytest.skip("nginx is not installed: `make setup-test` installs it")
+    return dict(os.environ)
+
+
+def test_a_frozen_third_party_server_fails_on_the_target(tmp_path: Path) -> None:
+    """SIGSTOP of nginx's master and workers mid-steady: the rate collapses and the stuck
+    requests fail P99: exit 1, blamed on the target, never PASS and never a tool failure."""
+    # Margin: as for the sample above (same users and wait, ~150 req/s at most): the 5 requests
+    # stuck at steady's end are >= 2.3% of what completed there.
+    code, summary, output = fault_run(tmp_path, "api", signal.SIGSTOP, after=1.0,
+                                      scenario_text=NGINX_SCENARIO, whole_tree=True,
+                                      env=nginx_env())
+    assert code == 1, output + story(summary)
+    assert summary["status"] == "completed", story(summary)
+    failed = set(blamed_on_target(summary))
+    assert {"request_rate[steady]", "p99_ms[steady]"} <= failed, story(summary)
+    assert "request_rate[warmup]" not in failed
+
+
+def test_a_killed_third_party_master_is_a_crash_and_its_workers_are_reaped(
+        tmp_path: Path) -> None:
+    """SIGKILL of nginx's master only: its workers are orphaned, still serving; the harness
+    sees its target die (exit 1, target_crashed) and leaves none of the workers alive."""
+    code, summary, output = fault_run(tmp_path, "api", signal.SIGKILL,
+                                      scenario_text=NGINX_SCENARIO, env=nginx_env())
+    assert code == 1, output + story(summary)
+    assert summary["status"] == "target_crashed", story(summary)
+    assert any(c["name"] == "target.alive[api]" and c["verdict"] == "fail"
+               for c in summary["checks"]), story(summary)
