@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.pytest_plugin import ToxiproxyServer
 from harness.testing import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-TOXIPROXY_BINARIES = (REPO / ".tools/bin/toxiproxy-server", REPO / ".tools/bin/server")
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
@@ -124,35 +123,8 @@ def start_sample(tmp_path: Path) -> Iterator[StartSample]:
         proc.stop(grace=3.0)
 
 
-@dataclass
-class Toxiproxy:
-    client: ToxiproxyClient
-    process: ManagedProcess
-
-    def proxy(self, name: str, upstream_port: int) -> int:
-        """A proxy in front of ``127.0.0.1:upstream_port``; the port it listens on."""
-        port = free_port()
-        self.client.create_proxy(name, listen=f"127.0.0.1:{port}",
-                                 upstream=f"127.0.0.1:{upstream_port}")
-        return port
-
-
 @pytest.fixture
-def toxiproxy(tmp_path: Path) -> Iterator[Toxiproxy]:
-    """A real toxiproxy-server on a free loopback port; toxics cleared and server stopped."""
-    binary = next((b for b in TOXIPROXY_BINARIES if b.exists()), None)
-    if binary is None:
-        pytest.skip("toxiproxy-server not installed (run `harness setup`)")
-    port = free_port()
-    proc = ManagedProcess("toxiproxy", [str(binary), "-host", "127.0.0.1", "-port", str(port)],
-                          log_dir=tmp_path, role="toxiproxy").start()
-    client = ToxiproxyClient("127.0.0.1", port)
-    try:
-        if not wait_until(client.ping, 10.0):
-            pytest.fail(f"toxiproxy-server did not answer:\n{proc.tail()}")
-        yield Toxiproxy(client, proc)
-    finally:
-        try:
-            client.clear()
-        finally:
-            proc.stop(grace=3.0)
+def toxiproxy(toxiproxy_server: ToxiproxyServer) -> ToxiproxyServer:
+    """A real toxiproxy-server on a free loopback port (the pytest plugin's `toxiproxy_server`:
+    `.client`, `.process`, `.proxy(name, upstream_port)`); toxics cleared, server stopped."""
+    return toxiproxy_server

@@ -27,6 +27,17 @@ def scenario(
     })
 
 
+# a command target (a process tree: fds, rss, threads, conns, close_wait); deep-copy to edit
+COMMAND = {
+    "name": "t",
+    "target": {"name": "api", "command": ["./server", "--port", "{port}"]},
+    "proxies": [{"name": "front", "upstream": "api"}],
+    "load": {"user": "HttpApiUser", "users": 5},
+    "phases": [{"name": "warmup", "duration": 30}, {"name": "chaos", "duration": 60}],
+    "thresholds": {},
+}
+
+
 FAULT = {"faults": [{"proxy": "front", "type": "latency", "attributes": {"latency": 10}}]}
 IDLE = {"users": 0}
 

@@ -10,6 +10,7 @@ from harness.backends.attach import remote_equivalent
 from harness.errors import ScenarioError
 from harness.metrics import count_states, parse_tcp_table
 from harness.scenario import scenario_from_dict
+from tests.unit.analysis_helpers import COMMAND
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -20,16 +21,6 @@ TCP = """\
    4: 0100007F:1F90 0100007F:C353 01 00000000:00000000 00:00000000 00000000  1000        0 444 1 0000000000000000 20 4 30 10 -1
    5: 0100007F:1F90 0100007F:C3
 """  # noqa: E501 (real /proc/net/tcp lines)
-
-COMMAND = {
-    "name": "t",
-    "target": {"name": "api", "command": ["./server", "--port", "{port}"]},
-    "proxies": [{"name": "front", "upstream": "api"}],
-    "load": {"user": "HttpApiUser", "users": 5},
-    "phases": [{"name": "warmup", "duration": 30}, {"name": "chaos", "duration": 60}],
-    "thresholds": {},
-}
-
 
 def test_tcp_table_keeps_established_and_close_wait_only():
     """LISTEN, TIME_WAIT (inode 0), the header and a torn line are all left out."""

@@ -11,16 +11,7 @@ from harness.analysis import analyze
 from harness.runfolder import PROCESSES_HEADER, read_process_levels
 from harness.scenario import scenario_from_dict
 from harness.verdicts import Verdict
-from tests.unit.analysis_helpers import by_name, run_data
-
-COMMAND = {
-    "name": "t",
-    "target": {"name": "api", "command": ["./server", "--port", "{port}"]},
-    "proxies": [{"name": "front", "upstream": "api"}],
-    "load": {"user": "HttpApiUser", "users": 5},
-    "phases": [{"name": "warmup", "duration": 30}, {"name": "chaos", "duration": 60}],
-    "thresholds": {},
-}
+from tests.unit.analysis_helpers import COMMAND, by_name, run_data
 
 
 def _processes_csv(path: Path, n: int) -> None:
