@@ -172,7 +172,9 @@ class LatencyPlugin:
         self.acc.record(now, response_time, exception is not None,
                         (str(request_type or ""), str(name or "")))
         if self.raw is not None:
-            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)}\n")
+            # now,response_time,failed,type,name (the name last: it may hold commas)
+            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
+                           f"{request_type},{name}\n")
 
     # ------------------------------------------------------------------ in flight
     def edges(self) -> list[float] | None:
