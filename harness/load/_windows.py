@@ -107,7 +107,10 @@ class Window:
         self.failures += other.failures
         if other.hist.get_total_count():
             self.hist.add(other.hist)
-        for key, sub in other.names.items():
+        self._add_names(other.names, cap)
+
+    def _add_names(self, names: dict[NameKey, Window], cap: NameCap | None) -> None:
+        for key, sub in names.items():
             if cap is not None:
                 key = cap.key(key, sub.requests)
             mine = self.names.get(key)
@@ -119,13 +122,7 @@ class Window:
     def capped(self, cap: NameCap) -> Window:
         """This window with its names passed through ``cap`` (folded ones merged)."""
         names, self.names = self.names, {}
-        for key, sub in names.items():
-            folded = cap.key(key, sub.requests)
-            mine = self.names.get(folded)
-            if mine is None:
-                self.names[folded] = sub
-            else:
-                mine.merge(sub)
+        self._add_names(names, cap)
         return self
 
     def row(self, t: float) -> tuple[str, ...]:
