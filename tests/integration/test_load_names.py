@@ -155,3 +155,25 @@ def test_a_locustfile_with_its_own_shape_runs_unchanged_and_is_followed(tmp_path
     low, high, after = rate(0.5, 3), rate(3.5, 6), rate(7, 10)
     assert low > 5 and high / low > 2.5, (low, high)
     assert after == 0, after
+
+
+def test_names_beyond_the_cap_fold_into_other_and_events_say_so(tmp_path):
+    """A locustfile with an ID in every name, over a master and two workers: at most 50
+    names plus (other) are written, no request is lost from the per-name files, and
+    events.jsonl says names were folded (at the first fold and at the end)."""
+    scenario = scenario_from_dict({
+        "name": "many-names", "target": TARGET,
+        "load": {"locustfile": str(FILES / "many_names.py"), "users": 4, "spawn_rate": 100,
+                 "workers": 2},
+        "phases": [{"name": "steady", "duration": "5s"}],
+    })
+    run_dir = tmp_path / "run"
+    run_scenario(scenario, RunOptions(out=run_dir, quiet=True))
+    names = read_name_latency(run_dir / "latency-names.csv")
+    assert ("", "(other)") in names and len(names) <= 51, len(names)
+    per_name = sum(int(t.requests.sum()) for t in names.values())
+    assert per_name == int(read_latency(run_dir / "latency.csv").requests.sum()) > 100
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    folded = [e for e in events if e["kind"] == "latency_names_folded"]
+    assert [e["final"] for e in folded] == [False, True], folded
+    assert folded[-1]["cap"] == 50 and folded[-1]["folded_requests"] > 0

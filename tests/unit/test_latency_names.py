@@ -219,3 +219,31 @@ def test_several_weighted_user_classes_in_the_generated_locustfile(tmp_path: Pat
     text = write_locustfile(tmp_path, None, str(mine), shape="phases").read_text()
     assert f"globals().update(all_user_classes({str(mine)!r}, {{}}, {{}}))" in text
     assert "'phases')" in text
+
+
+def test_validate_plans_per_name_checks_like_the_total() -> None:
+    """harness validate lists a names threshold as a per-name latency check per phase."""
+    from harness.analysis import plan_checks
+
+    scenario = _scenario({"p99_ms": {"max": 200, "names": ["/api/*"]}})
+    planned = [p for p in plan_checks(scenario) if p.threshold == "thresholds.p99_ms"]
+    assert [(p.check, p.phases, p.problem) for p in planned] == [
+        ("latency per name (/api/*)", ("steady",), "")]
+
+
+def test_reports_show_a_per_name_table_and_chart(tmp_path: Path) -> None:
+    """report.md and report.html get a row per name; charts/ gets latency-names.png."""
+    from harness.report import write_reports
+    from harness.runfolder import load_run
+    from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
+
+    spec = SyntheticRun(duration_s=12.0)
+    write_synthetic_run(tmp_path, spec)
+    (tmp_path / "latency.csv").unlink()
+    (tmp_path / "latency.hdr").unlink()
+    _write(tmp_path, range(0, 10), t0=float(load_run(tmp_path).manifest["t0"]))
+    write_reports(load_run(tmp_path), synthetic_summary(spec, []), None)
+    md = (tmp_path / "report.md").read_text()
+    assert "### Per request name" in md and "| `GET /slow` | 1000 | 30 | 3.00% |" in md
+    assert "<code>GET /fast</code>" in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "charts" / "latency-names.png").stat().st_size > 1000
