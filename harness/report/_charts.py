@@ -16,6 +16,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from harness.errors import RunDirError
 from harness.report._downsample import envelope
 from harness.report._evidence_render import baseline_band, slope_line, threshold_level
 from harness.report._timeline import (
@@ -281,8 +282,12 @@ def render_charts(run: RunRecord, checks: list[Check], out_dir: Path) -> dict[st
     single("latency", "latency: P99 per second (P50, P95 faint)",
            lambda ax: draw_latency(ctx, ax))
     single("throughput", "throughput and errors", lambda ax: draw_throughput(ctx, ax))
-    if run.name_latency():
-        shown = min(len(run.name_latency()), NAMES_CHARTED)
+    try:
+        named = len(run.name_latency())
+    except RunDirError:
+        named = 0  # damaged: the per-name table says why
+    if named:
+        shown = min(named, NAMES_CHARTED)
         single("latency-names", f"latency per request name: P99 per second ({shown} busiest)",
                lambda ax: draw_latency_names(ctx, ax))
     for metric in metrics:

@@ -25,7 +25,7 @@ from harness.report._format import (
     scenario_text,
     versions,
 )
-from harness.report._names import name_rows
+from harness.report._names import name_rows_or_problem
 from harness.runfolder import RunRecord
 from harness.scenario import Scenario
 from harness.verdicts import Check, Summary, Verdict
@@ -120,7 +120,9 @@ def _grew(checks: list[Check]) -> str:
 
 
 def _names(run: RunRecord, checks: list[Check]) -> str:
-    rows = name_rows(run, checks)
+    rows, problem = name_rows_or_problem(run, checks)
+    if problem:
+        return f"<h2>Per request name</h2><p class='muted'>{_e(problem)}</p>"
     if not rows:
         return ""
     body = "".join(

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from harness.report._format import VERDICT_MARK, counts_text, duration_text, evidence_json, number_text
-from harness.report._names import NameRow, name_rows
+from harness.report._names import NameRow, name_rows_or_problem
 from harness.runfolder import RunRecord
 from harness.text import printable
 from harness.verdicts import Check, Summary, verdict_label
@@ -85,7 +85,7 @@ def render_markdown(run: RunRecord, summary: Summary) -> str:
         lines += [_row(c) for c in ordered]
     else:
         lines.append("_No checks were judged (the run may have been cut short)._")
-    lines += _names_table(name_rows(run, summary.checks))
+    lines += _names_table(*name_rows_or_problem(run, summary.checks))
     failing = summary.failed_checks + summary.undecided_checks
     if failing:
         lines += ["", "### Failing evidence", ""]
@@ -99,8 +99,10 @@ def render_markdown(run: RunRecord, summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def _names_table(rows: list[NameRow]) -> list[str]:
+def _names_table(rows: list[NameRow], problem: str) -> list[str]:
     """``### Per request name``: requests, errors and whole-run percentiles per name."""
+    if problem:
+        return ["", "### Per request name", "", f"_{text(problem)}_"]
     if not rows:
         return []
     out = ["", "### Per request name", "",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.analysis import MergedHistogram, name_label, new_histogram
+from harness.errors import RunDirError
 from harness.runfolder import RunRecord
 from harness.verdicts import Check, Verdict
 
@@ -37,6 +38,15 @@ class NameRow:
 def _worst(checks: list[Check], label: str) -> Verdict | None:
     mine = [c.verdict for c in checks if c.name.endswith(f"][{label}]")]
     return min(mine, key=_ORDER.index) if mine else None
+
+
+def name_rows_or_problem(run: RunRecord, checks: list[Check]) -> tuple[list[NameRow], str]:
+    """(rows, "") or ([], why): a damaged latency-names.csv is said in the report, and
+    the per-name checks already carry it as ERROR; the rest of the report stands."""
+    try:
+        return name_rows(run, checks), ""
+    except RunDirError as exc:
+        return [], f"per-name table not shown: {exc}"
 
 
 def name_rows(run: RunRecord, checks: list[Check]) -> list[NameRow]:

@@ -247,3 +247,25 @@ def test_reports_show_a_per_name_table_and_chart(tmp_path: Path) -> None:
     assert "### Per request name" in md and "| `GET /slow` | 1000 | 30 | 3.00% |" in md
     assert "<code>GET /fast</code>" in (tmp_path / "report.html").read_text()
     assert (tmp_path / "charts" / "latency-names.png").stat().st_size > 1000
+
+
+def test_a_damaged_per_name_file_is_said_not_fatal(tmp_path: Path) -> None:
+    """A latency-names.csv line that is not what the writer writes: the per-name checks are
+    ERROR naming the line, the report says it, and the rest of the report is written."""
+    from harness.analysis import analyze
+    from harness.report import write_reports
+    from harness.runfolder import load_run
+    from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
+
+    spec = SyntheticRun(duration_s=12.0)
+    write_synthetic_run(tmp_path, spec)
+    _write(tmp_path, range(0, 10), t0=float(load_run(tmp_path).manifest["t0"]))
+    with (tmp_path / NAMES_LATENCY_FILE).open("a") as fh:
+        fh.write("1.0,GET,/x,many,0,1,1,1,1\n")
+    run = load_run(tmp_path)
+    scenario = _scenario({"p99_ms": {"max": 100, "names": ["*"]}})
+    checks = [c for c in analyze(run, scenario) if c.metric == "p99_ms"]  # type: ignore[arg-type]
+    assert [c.verdict for c in checks] == [Verdict.ERROR]
+    assert "latency-names.csv" in checks[0].detail and "requests" in checks[0].detail
+    write_reports(load_run(tmp_path), synthetic_summary(spec, checks), None)
+    assert "per-name table not shown" in (tmp_path / "report.md").read_text()
