@@ -58,6 +58,25 @@ def to_micros(response_time_ms: float) -> int:
     return min(max(round(response_time_ms * 1000.0), LOWEST_US), HIGHEST_US)
 
 
+def _record_both(total: HdrHistogram, sub: HdrHistogram, micros: int) -> None:
+    """``record_value(micros)`` on two histograms of one layout, the bucket found once.
+
+    Per request, in the request listener: hdrh's ``record_value`` is pure Python (~6 us),
+    most of it finding the bucket; the total and the per-name window share the layout, so
+    the index is computed once (hdrh 0.10's own ``_counts_index_for``; the version is
+    pinned, and tests/unit/test_latency_names.py checks the result is byte-identical to
+    ``record_value`` on both). ``micros`` is in range (``to_micros`` clamps it).
+    """
+    index = total._counts_index_for(micros)
+    for hist in (total, sub):
+        hist.counts[index] += 1
+        hist.total_count += 1
+        if micros < hist.min_value:
+            hist.min_value = micros
+        if micros > hist.max_value:
+            hist.max_value = micros
+
+
 class NameCap:
     """Admits the first ``limit`` distinct request keys; every later one becomes
     ``OTHER_KEY``. Remembers only counts and the first folded key (bounded memory)."""
@@ -94,13 +113,18 @@ class Window:
                key: NameKey | None = None) -> None:
         self.requests += 1
         self.failures += int(failed)
-        if response_time_ms is not None and math.isfinite(response_time_ms):
-            self.hist.record_value(to_micros(response_time_ms))
-        if key is not None:
-            sub = self.names.get(key)
-            if sub is None:
-                sub = self.names[key] = Window()
-            sub.record(response_time_ms, failed)
+        timed = response_time_ms is not None and math.isfinite(response_time_ms)
+        if key is None:
+            if timed:
+                self.hist.record_value(to_micros(response_time_ms))  # type: ignore[arg-type]
+            return
+        sub = self.names.get(key)
+        if sub is None:
+            sub = self.names[key] = Window()
+        sub.requests += 1
+        sub.failures += int(failed)
+        if timed:
+            _record_both(self.hist, sub.hist, to_micros(response_time_ms))  # type: ignore[arg-type]
 
     def merge(self, other: Window, cap: NameCap | None = None) -> None:
         self.requests += other.requests
