@@ -32,6 +32,14 @@ class EventKind(StrEnum):
     COMPOSE_UP = "compose_up"  # project, file, ...
     METRIC_UNAVAILABLE = "metric_unavailable"  # target, metric, spec, reason
     EVIDENCE = "evidence"  # target, label, file, total
+    # written by Locust's master (or standalone) process itself (one appended line each):
+    # more distinct request names than the cap; later ones are folded into "(other)":
+    # cap, first ("TYPE name" of the first folded, or null when a worker folded it),
+    # folded_requests (so far), final (false at the first fold, true at the end of the run)
+    LATENCY_NAMES_FOLDED = "latency_names_folded"
+    # the locustfile's own LoadTestShape sets the user count: shape (class name), state
+    # ("following" at load start, "ended" when it returned None before the phases ended)
+    LOAD_SHAPE = "load_shape"
 
 
 def kind_of(event: dict[str, object]) -> EventKind | None:

@@ -9,6 +9,9 @@ Layout (the contract, see docs/run-folder.md)::
     <run>/processes.csv     t,target,pid,name,metric,value  each process of a proc: tree source
     <run>/latency.csv       t,requests,failures,p50_ms,p95_ms,p99_ms,max_ms   (1 s windows)
     <run>/latency.hdr       t,<base64 HDR histogram of that window, microseconds>
+    <run>/latency-names.csv t,type,name,requests,failures,p50_ms,... (per request name)
+    <run>/latency-names.hdr t,type,name,<base64 HDR histogram>      (per request name)
+    <run>/locust/           Locust's own --csv stats (stats.csv, stats_history.csv, ...)
     <run>/events.jsonl      {"t":..., "kind":..., ...} one JSON object a line
     <run>/evidence/         snapshots of task/goroutine listings (baseline.<target>.json, ...)
     <run>/logs/             stdout/stderr of every process
@@ -29,6 +32,7 @@ import re
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +49,12 @@ SAMPLES_HEADER = ("t", "target", "metric", "value")
 PROCESSES_HEADER = ("t", "target", "pid", "name", "metric", "value")
 LATENCY_HEADER = ("t", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 HDR_HEADER = ("t", "histogram")
+# per request name (Locust's request_type and name): one row per second and name with requests
+NAMES_LATENCY_FILE = "latency-names.csv"
+NAMES_HDR_FILE = "latency-names.hdr"
+NAMES_HEADER = ("t", "type", "name", *LATENCY_HEADER[1:])
+NAMES_HDR_HEADER = ("t", "type", "name", "histogram")
+OTHER_NAME = "(other)"  # the bucket names beyond the cap fold into (type "")
 
 
 class LineWriter:
@@ -188,6 +198,7 @@ class RunRecord:
     series: dict[tuple[str, str], Series]
     latency: LatencyTable
     phases: list[PhaseSpan] = field(default_factory=list)
+    _names: dict[tuple[str, str], LatencyTable] | None = field(default=None, repr=False)
 
     @property
     def t_end(self) -> float:
@@ -197,6 +208,31 @@ class RunRecord:
             ends.append(float(self.latency.t[-1]))
         ends += [float(e.get("t", 0.0)) for e in self.events[-1:]]
         return max(ends, default=0.0)
+
+    def name_latency(self) -> dict[tuple[str, str], LatencyTable]:
+        """``latency-names.csv`` per (type, name), read once; empty when the run has none."""
+        if self._names is None:
+            self._names = read_name_latency(self.path / NAMES_LATENCY_FILE)
+        return self._names
+
+    def name_histograms(
+        self, start: float, end: float
+    ) -> Iterator[tuple[float, tuple[str, str], str]]:
+        """Encoded per-name HDR histograms of the windows with start <= t < end."""
+        path = self.path / NAMES_HDR_FILE
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+            next(fh, None)
+            for row in csv.reader(fh):
+                if len(row) != len(NAMES_HDR_HEADER) or not row[3]:
+                    continue  # a torn or foreign line: the analysis counts what it can read
+                try:
+                    t = float(row[0])
+                except ValueError:
+                    continue
+                if start <= t < end:
+                    yield t, (row[1], row[2]), row[3]
 
     def histograms(self, start: float, end: float) -> Iterator[tuple[float, str]]:
         """Encoded HDR histograms of the windows with start <= t < end."""
@@ -381,6 +417,30 @@ def read_latency(path: Path) -> LatencyTable:
                      for i, (column, text) in enumerate(zip(LATENCY_HEADER, row, strict=True))])
     arr = np.asarray(rows, dtype=float).reshape(-1, len(LATENCY_HEADER))
     return LatencyTable(*(arr[:, i] for i in range(len(LATENCY_HEADER))))
+
+
+def read_name_latency(path: Path) -> dict[tuple[str, str], LatencyTable]:
+    """``latency-names.csv``: a table per (type, name), in the file's order of first sight.
+    A missing file (a run without request names, or from before them) reads as empty.
+
+    Read on demand (not by :func:`load_run`): values go straight into flat ``array('d')``
+    columns, 56 bytes a row (50 busy names over 24 h: ~240 MB while the report reads it).
+    """
+    columns = (NAMES_HEADER[0], *NAMES_HEADER[3:])
+    flat: dict[tuple[str, str], array[float]] = {}
+    for number, row in _csv_rows(path, NAMES_HEADER):
+        key = (row[1], row[2])
+        values = flat.get(key)
+        if values is None:
+            values = flat[key] = array("d")
+        values.extend(_finite(path, number, column, text, empty_ok=i > 2)
+                      for i, (column, text) in enumerate(zip(columns, (row[0], *row[3:]),
+                                                             strict=True)))
+    out = {}
+    for key, values in flat.items():
+        arr = np.frombuffer(values, dtype=float).reshape(-1, len(columns))
+        out[key] = LatencyTable(*(arr[:, i].copy() for i in range(len(columns))))
+    return out
 
 
 def phase_spans(events: list[dict[str, Any]]) -> list[PhaseSpan]:

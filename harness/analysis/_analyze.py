@@ -13,6 +13,7 @@ from harness.analysis._common import TargetRef, control_targets, targets_for
 from harness.analysis._completion import alive_checks, completed_check
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
+from harness.analysis._names import name_checks
 from harness.analysis._phases import Span, default_growth_phases, spans
 from harness.analysis._rate import rate_checks
 from harness.analysis._recovery import recovery_check
@@ -70,6 +71,8 @@ def _resource_checks(
 def _load_side(
     run: RunRecord, scenario: Scenario, sp: dict[str, Span], key: str, th: Threshold
 ) -> list[Check]:
+    if th.names:
+        return name_checks(run, scenario, sp, key, th)
     if LATENCY_KEY.match(key):
         return latency_checks(run, scenario, sp, key, th)
     return error_ratio_checks(run, scenario, sp, th)

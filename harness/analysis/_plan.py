@@ -131,7 +131,8 @@ def _latency(scenario: Scenario, key: str, th: Threshold) -> list[Planned]:
             problem = (f"thresholds.{key}: phase '{name}' gives no whole second of requests "
                        f"after ignore_first {format_duration(th.ignore_first)}: lengthen it "
                        "or lower ignore_first")
-        out.append(Planned(f"thresholds.{key}", "latency", (name,), windows, 1, problem))
+        check = "latency" if not th.names else f"latency per name ({', '.join(th.names)})"
+        out.append(Planned(f"thresholds.{key}", check, (name,), windows, 1, problem))
     return out
 
 

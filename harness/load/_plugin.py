@@ -21,6 +21,13 @@ edges that are due, so the second cannot be written or shipped without them). Th
 standalone process does the same for what is still stuck when it drains.
 The master or standalone process also writes ``.locust-heartbeat`` every second for the
 harness's watchdog.
+
+Per request name: each request is recorded under its ``(request_type, name)`` too
+(``_windows.py``: capped at ``NAME_CAP`` names, the rest folded into ``(other)``); the
+master or standalone process appends a ``latency_names_folded`` event to ``events.jsonl``
+when that first happens and again at the end (one short line, appended: atomic beside the
+harness's own writes). Requests recorded as stuck at a phase edge have no name: they count
+in the total window only.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from locust.runners import (
     WorkerRunner,
 )
 
+from harness.events import EventKind
 from harness.load._inflight import TRACKER
 from harness.load._plan import (
     HEARTBEAT_FILE,
@@ -66,7 +74,7 @@ from harness.load._windows import (
     decode_windows,
     encode_windows,
 )
-from harness.runfolder import write_json_atomic
+from harness.runfolder import EventLog, write_json_atomic
 
 log = logging.getLogger("harness.load")
 PAYLOAD_KEY = "harness_latency"  # in report_to_master data, and the final custom message
@@ -101,6 +109,8 @@ class LatencyPlugin:
             self.raw = (raw_dir / f"{self.role}-{os.getpid()}.csv").open("w", encoding="utf-8")
         self.merger = Merger(MAX_LAG)
         self.files: LatencyFiles | None = None
+        self.events: EventLog | None = None
+        self._fold_said = False
         self.edges_done = 0  # phase edges whose stuck requests are recorded
         self._edges: list[float] | None = None  # epoch of each phase end, once load began
         self._plan_ends = _plan_ends()
@@ -108,6 +118,7 @@ class LatencyPlugin:
             gevent.spawn(self._edge_loop)
         if self.role != "worker":
             self.files = LatencyFiles(run_dir, t0, math.floor(time.time()))
+            self.events = EventLog(run_dir / "events.jsonl", t0)
             gevent.spawn(self._flush_loop)
             self._workers_ok = time.time()
             gevent.spawn(self._heartbeat_loop)
@@ -128,11 +139,17 @@ class LatencyPlugin:
         _listen(ev.test_start, lambda **_: self.mark_ready())
         _listen(ev.quitting, lambda **_: self.drain())
         PhaseShape.on_plan_end = self.drain
+        PhaseShape.on_own_shape = self.say_shape
         # Headless Locust installs its SIGTERM handler only after a shape test has finished
         # (main.py runs the shape before gevent.signal_handler), so during the plan SIGTERM
         # would kill it outright. Ours drains, which also ends the shape: Locust then shuts
         # down as at the plan's end, and replaces this handler with its own.
         gevent.signal_handler(signal.SIGTERM, self._on_sigterm)
+
+    def say_shape(self, shape: str, state: str) -> None:
+        """``load_shape`` in events.jsonl: the locustfile's own shape is followed / ended."""
+        if self.events is not None:
+            self.events.emit(EventKind.LOAD_SHAPE, shape=shape, state=state)
 
     def _on_sigterm(self) -> None:
         log.warning("SIGTERM: stopping the users and writing the last latency windows")
@@ -147,14 +164,17 @@ class LatencyPlugin:
 
     def on_request(
         self, response_time: float | None = None, exception: BaseException | None = None,
-        **_: Any,
+        request_type: str | None = None, name: str | None = None, **_: Any,
     ) -> None:
         if not TRACKER.should_record(gevent.getcurrent()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
-        self.acc.record(now, response_time, exception is not None)
+        self.acc.record(now, response_time, exception is not None,
+                        (str(request_type or ""), str(name or "")))
         if self.raw is not None:
-            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)}\n")
+            # now,response_time,failed,type,name (the name last: it may hold commas)
+            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
+                           f"{request_type},{name}\n")
 
     # ------------------------------------------------------------------ in flight
     def edges(self) -> list[float] | None:
@@ -253,6 +273,20 @@ class LatencyPlugin:
         else:
             before = self.merger.complete_before(now, self._expected_workers())
         self.files.write_before(before, self.merger.pop_before(before))
+        self._say_folded(final)
+
+    def _say_folded(self, final: bool) -> None:
+        """``latency_names_folded`` in events.jsonl: at the first fold, and at the end."""
+        # standalone: names fold where they are recorded; master: where workers' merge
+        cap = self.merger.cap if self.role == "master" else self.acc.cap
+        folded = cap.folded_requests
+        if self.events is None or not folded or (self._fold_said and not final):
+            return
+        first = cap.first_folded
+        self.events.emit(EventKind.LATENCY_NAMES_FOLDED, cap=cap.limit,
+                         first=" ".join(first).strip() if first else None,
+                         folded_requests=folded, final=final)
+        self._fold_said = True
 
     def _flush_loop(self) -> None:
         while not self.drained:
@@ -319,6 +353,8 @@ class LatencyPlugin:
                         self.merger.late_requests)
         if self.files is not None:
             self.files.close()
+        if self.events is not None:
+            self.events.close()
         self._close_raw()
         self._done.set()
 

@@ -8,6 +8,12 @@ drain: stop users, collect the last windows) and returns None, so headless Locus
 Locust calls ``tick()`` about once a second; to keep phase edges sharp the tick waits
 (cooperatively) for an edge less than a second away, and polls for ``.load-start`` in
 short steps.
+
+With the locustfile's own shape (``load.shape``, ``own_shape`` in _userclass.py) set as
+``PhaseShape.inner``, the user count comes from that shape instead: its run time counts from
+the harness's load start, the harness's phases still time the faults and the judged
+windows, and when the inner shape returns None before the plan ends the users drop to zero
+until the plan's end (Locust must not quit under the harness's timeline).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import gevent
 from locust import LoadTestShape
@@ -50,6 +56,8 @@ class PhaseShape(LoadTestShape):
 
     on_plan_end: ClassVar[Callable[[], None] | None] = None
     stop_requested: ClassVar[bool] = False  # set on SIGTERM: end the plan at the next tick
+    inner: ClassVar[type[LoadTestShape] | None] = None  # the locustfile's own shape, followed
+    on_own_shape: ClassVar[Callable[[str, str], None] | None] = None  # (shape, state) events
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -58,6 +66,10 @@ class PhaseShape(LoadTestShape):
         self.waiting_since = time.time()
         self.load_start: float | None = None
         self.current: str | None = None
+        inner = type(self).inner
+        self.own: LoadTestShape | None = inner() if inner is not None else None
+        self.own_ended = False
+        self.own_said = False
 
     def _sleep(self, seconds: float) -> None:
         """Sleep cooperatively, waking early when a stop is requested."""
@@ -94,11 +106,38 @@ class PhaseShape(LoadTestShape):
             if decision.phase.name != self.current:
                 self.current = decision.phase.name
                 log.info("phase %s: %d users", decision.phase.name, decision.phase.users)
+            if self.own is not None:
+                return self._own_tick(decision)
             return decision.tick
         if self.load_start is None:
             log.error("no %s after %.0f s: giving up", self.start_file, LOAD_START_TIMEOUT)
         self._end()
         return None
+
+    def _own_tick(self, decision: InPhase) -> tuple[int, float] | tuple[Any, ...]:
+        """The locustfile's shape, on the harness's clock (run time from load start)."""
+        own = self.own
+        assert own is not None and self.load_start is not None
+        own.runner = self.runner
+        own.start_time = time.perf_counter() - (time.time() - self.load_start)
+        if not self.own_ended:
+            if not self.own_said:
+                self.own_said = True
+                self._say(type(own).__name__, "following")
+            result = own.tick()
+            if result is not None:
+                return tuple(result)
+            self.own_ended = True
+            log.warning("the locustfile's shape %s ended at %.1f s, before the scenario's "
+                        "phases: zero users until they end", type(own).__name__,
+                        time.time() - self.load_start)
+            self._say(type(own).__name__, "ended")
+        return (0, decision.phase.spawn_rate)
+
+    def _say(self, shape: str, state: str) -> None:
+        hook = type(self).on_own_shape
+        if hook is not None:
+            hook(shape, state)
 
     def _end(self) -> None:
         """The plan is over: let the plugin drain while Locust still waits on this shape."""

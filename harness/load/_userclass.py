@@ -1,9 +1,12 @@
-"""Finding ``load.user`` in ``load.locustfile`` (a module name or a path to a .py file)."""
+"""The scenario's user classes (and the locustfile's own shape) as the generated locustfile
+binds them: ``load.user`` (one name, a list, or none: every User class of the locustfile),
+``load.weights`` / ``load.fixed_counts`` set on the classes, and ``load.shape``."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +22,8 @@ def _import(ref: str) -> ModuleType:
         return importlib.import_module(ref)
     path = Path(ref).resolve()
     name = f"harness_user_{path.stem}"
+    if name in sys.modules:  # several classes of one file: import it once
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"load.locustfile: cannot import {path}")
@@ -29,22 +34,70 @@ def _import(ref: str) -> ModuleType:
     return module
 
 
-def resolve_user_class(user: str, locustfile: str | None) -> Any:
-    """The Locust User class ``user`` from ``locustfile``; ImportError naming what is wrong."""
+def _runnable(module: ModuleType) -> list[str]:
+    from locust import User
+
+    return sorted(
+        name for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, User) and not value.abstract
+    )
+
+
+def resolve_user_class(user: str, locustfile: str | None, *, weight: int | None = None,
+                       fixed_count: int | None = None) -> Any:
+    """The Locust User class ``user`` from ``locustfile``; ImportError naming what is wrong.
+    ``weight`` / ``fixed_count`` (the scenario's) replace the class's own."""
     from locust import User
 
     where = locustfile or DEFAULT_MODULE
     module = _import(where)
     found = getattr(module, user, None)
     if not (isinstance(found, type) and issubclass(found, User)):
-        known = sorted(
-            name for name, value in vars(module).items()
-            if isinstance(value, type) and issubclass(value, User) and not value.abstract
-        )
         raise ImportError(
             f"load.user: no Locust User class {user!r} in {where}; "
-            f"found: {', '.join(known) or 'none'}"
+            f"found: {', '.join(_runnable(module)) or 'none'}"
         )
     if found.abstract:
         raise ImportError(f"load.user: {user!r} in {where} is abstract (no tasks to run)")
+    if weight is not None:
+        found.weight = weight
+    if fixed_count is not None:
+        found.fixed_count = fixed_count
     return found
+
+
+def all_user_classes(locustfile: str, weights: dict[str, int] | None = None,
+                     fixed_counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """Every runnable User class of ``locustfile`` (what Locust itself would run), by name."""
+    module = _import(locustfile)
+    names = _runnable(module)
+    if not names:
+        raise ImportError(f"load.locustfile: no runnable Locust User class in {locustfile}")
+    unknown = sorted(set(weights or {}) | set(fixed_counts or {}) - set(names))
+    if unknown:
+        raise ImportError(f"load.weights/fixed_counts: no User class {', '.join(unknown)} in "
+                          f"{locustfile}; found: {', '.join(names)}")
+    return {name: resolve_user_class(name, locustfile, weight=(weights or {}).get(name),
+                                     fixed_count=(fixed_counts or {}).get(name))
+            for name in names}
+
+
+def own_shape(locustfile: str | None, mode: str) -> type | None:
+    """The locustfile's own LoadTestShape class when ``mode`` lets the harness follow it
+    (``auto``: if it has one; ``locustfile``: it must have exactly one), else None."""
+    from locust import LoadTestShape
+
+    if mode == "phases" or locustfile is None:
+        if mode == "locustfile":
+            raise ImportError("load.shape: locustfile needs load.locustfile")
+        return None
+    module = _import(locustfile)
+    shapes = [value for value in vars(module).values()
+              if inspect.isclass(value) and issubclass(value, LoadTestShape)
+              and not getattr(value, "abstract", True)]
+    if len(shapes) > 1:
+        raise ImportError(f"load.shape: {locustfile} has {len(shapes)} LoadTestShape classes "
+                          f"({', '.join(s.__name__ for s in shapes)}); the harness follows one")
+    if not shapes and mode == "locustfile":
+        raise ImportError(f"load.shape: locustfile, but {locustfile} has no LoadTestShape class")
+    return shapes[0] if shapes else None

@@ -8,6 +8,12 @@ windows to the master with a watermark ``upto``: every request completed before 
 is in this or an earlier shipment. The master writes second ``s`` once every source's
 watermark passed ``s + 1`` (no source can still report for it), or ``max_lag`` seconds
 later at the latest (a worker that went silent does not stall the timeline).
+
+Each window also holds one sub-window per request name (Locust's ``request_type`` and
+``name``): same counts and histogram, for that name only. At most ``NAME_CAP`` distinct
+names are kept (per process, and again where windows are merged); later names fold into
+one ``(other)`` bucket, so a user that puts IDs in its names cannot grow the harness's
+memory or files without bound. The total window is recorded exactly as without names.
 """
 
 from __future__ import annotations
@@ -20,12 +26,26 @@ from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
 
-from harness.runfolder import HDR_HEADER, LATENCY_HEADER, LineWriter, fmt
+from harness.runfolder import (
+    HDR_HEADER,
+    LATENCY_HEADER,
+    NAMES_HDR_FILE,
+    NAMES_HDR_HEADER,
+    NAMES_HEADER,
+    NAMES_LATENCY_FILE,
+    OTHER_NAME,
+    LineWriter,
+    fmt,
+)
 
 LOWEST_US: Final = 1
 HIGHEST_US: Final = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS: Final = 3
-PAYLOAD_VERSION: Final = 1
+PAYLOAD_VERSION: Final = 2  # 2: windows carry per-name sub-windows
+NAME_CAP: Final = 50  # distinct (type, name) keys kept; later ones fold into (other)
+OTHER_KEY: Final = ("", OTHER_NAME)
+
+NameKey = tuple[str, str]  # (request_type, name)
 PERCENTILES: Final = (50.0, 95.0, 99.0)
 
 
@@ -38,25 +58,96 @@ def to_micros(response_time_ms: float) -> int:
     return min(max(round(response_time_ms * 1000.0), LOWEST_US), HIGHEST_US)
 
 
+def _record_both(total: HdrHistogram, sub: HdrHistogram, micros: int) -> None:
+    """``record_value(micros)`` on two histograms of one layout, the bucket found once.
+
+    Per request, in the request listener: hdrh's ``record_value`` is pure Python (~6 us),
+    most of it finding the bucket; the total and the per-name window share the layout, so
+    the index is computed once (hdrh 0.10's own ``_counts_index_for``; the version is
+    pinned, and tests/unit/test_latency_names.py checks the result is byte-identical to
+    ``record_value`` on both). ``micros`` is in range (``to_micros`` clamps it).
+    """
+    index = total._counts_index_for(micros)
+    for hist in (total, sub):
+        hist.counts[index] += 1
+        hist.total_count += 1
+        if micros < hist.min_value:
+            hist.min_value = micros
+        if micros > hist.max_value:
+            hist.max_value = micros
+
+
+class NameCap:
+    """Admits the first ``limit`` distinct request keys; every later one becomes
+    ``OTHER_KEY``. Remembers only counts and the first folded key (bounded memory)."""
+
+    def __init__(self, limit: int = NAME_CAP) -> None:
+        self.limit = limit
+        self.admitted: set[NameKey] = set()
+        self.folded_requests = 0
+        self.first_folded: NameKey | None = None
+
+    def key(self, key: NameKey, requests: int = 1) -> NameKey:
+        if key in self.admitted:
+            return key
+        if len(self.admitted) < self.limit and key != OTHER_KEY:
+            self.admitted.add(key)
+            return key
+        if key != OTHER_KEY and self.first_folded is None:
+            self.first_folded = key
+        self.folded_requests += requests
+        return OTHER_KEY
+
+
 @dataclass
 class Window:
-    """One second: counts and the histogram of the requests that completed in it."""
+    """One second: counts and the histogram of the requests that completed in it, and the
+    same per request name in ``names`` (empty in a per-name window itself)."""
 
     requests: int = 0
     failures: int = 0
     hist: HdrHistogram = field(default_factory=new_histogram)
+    names: dict[NameKey, Window] = field(default_factory=dict)
 
-    def record(self, response_time_ms: float | None, failed: bool) -> None:
+    def record(self, response_time_ms: float | None, failed: bool,
+               key: NameKey | None = None) -> None:
         self.requests += 1
         self.failures += int(failed)
-        if response_time_ms is not None and math.isfinite(response_time_ms):
-            self.hist.record_value(to_micros(response_time_ms))
+        timed = response_time_ms is not None and math.isfinite(response_time_ms)
+        if key is None:
+            if timed:
+                self.hist.record_value(to_micros(response_time_ms))  # type: ignore[arg-type]
+            return
+        sub = self.names.get(key)
+        if sub is None:
+            sub = self.names[key] = Window()
+        sub.requests += 1
+        sub.failures += int(failed)
+        if timed:
+            _record_both(self.hist, sub.hist, to_micros(response_time_ms))  # type: ignore[arg-type]
 
-    def merge(self, other: Window) -> None:
+    def merge(self, other: Window, cap: NameCap | None = None) -> None:
         self.requests += other.requests
         self.failures += other.failures
         if other.hist.get_total_count():
             self.hist.add(other.hist)
+        self._add_names(other.names, cap)
+
+    def _add_names(self, names: dict[NameKey, Window], cap: NameCap | None) -> None:
+        for key, sub in names.items():
+            if cap is not None:
+                key = cap.key(key, sub.requests)
+            mine = self.names.get(key)
+            if mine is None:
+                self.names[key] = sub
+            else:
+                mine.merge(sub)
+
+    def capped(self, cap: NameCap) -> Window:
+        """This window with its names passed through ``cap`` (folded ones merged)."""
+        names, self.names = self.names, {}
+        self._add_names(names, cap)
+        return self
 
     def row(self, t: float) -> tuple[str, ...]:
         """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
@@ -71,15 +162,18 @@ class Window:
 class Accumulator:
     """The windows of one process since the last :meth:`take` (used inside request events)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cap: NameCap | None = None) -> None:
         self._windows: dict[int, Window] = {}
+        self.cap = cap if cap is not None else NameCap()
 
-    def record(self, now: float, response_time_ms: float | None, failed: bool) -> None:
+    def record(self, now: float, response_time_ms: float | None, failed: bool,
+               key: NameKey | None = None) -> None:
+        """One request; ``key`` (request_type, name) also records it under its name."""
         second = math.floor(now)
         window = self._windows.get(second)
         if window is None:
             window = self._windows[second] = Window()
-        window.record(response_time_ms, failed)
+        window.record(response_time_ms, failed, None if key is None else self.cap.key(key))
 
     def take(self) -> dict[int, Window]:
         """Hand over every window recorded so far and start empty."""
@@ -93,7 +187,9 @@ def encode_windows(windows: dict[int, Window], upto: float, final: bool = False)
         "v": PAYLOAD_VERSION,
         "upto": upto,
         "final": final,
-        "w": [[s, w.requests, w.failures, _encode(w)] for s, w in sorted(windows.items())],
+        "w": [[s, w.requests, w.failures, _encode(w),
+               [[k[0], k[1], n.requests, n.failures, _encode(n)] for k, n in w.names.items()]]
+              for s, w in sorted(windows.items())],
     }
 
 
@@ -101,22 +197,30 @@ def _encode(window: Window) -> str:
     return window.hist.encode().decode("ascii") if window.hist.get_total_count() else ""
 
 
+def _decode(enc: str) -> HdrHistogram:
+    return HdrHistogram.decode(enc) if enc else new_histogram()
+
+
 def decode_windows(payload: dict[str, Any]) -> tuple[dict[int, Window], float, bool]:
     """Inverse of :func:`encode_windows`; raises ValueError on a foreign payload."""
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"latency payload version {payload.get('v')!r}, not {PAYLOAD_VERSION}")
     windows: dict[int, Window] = {}
-    for second, requests, failures, enc in payload["w"]:
-        hist = HdrHistogram.decode(enc) if enc else new_histogram()
-        windows[int(second)] = Window(int(requests), int(failures), hist)
+    for second, requests, failures, enc, names in payload["w"]:
+        window = Window(int(requests), int(failures), _decode(enc))
+        for rtype, name, n_requests, n_failures, n_enc in names:
+            window.names[(str(rtype), str(name))] = Window(
+                int(n_requests), int(n_failures), _decode(n_enc))
+        windows[int(second)] = window
     return windows, float(payload["upto"]), bool(payload.get("final", False))
 
 
 class Merger:
     """Windows from several sources (workers, or the local process), merged per second."""
 
-    def __init__(self, max_lag: float) -> None:
+    def __init__(self, max_lag: float, cap: NameCap | None = None) -> None:
         self.max_lag = max_lag
+        self.cap = cap if cap is not None else NameCap()  # over every source's names
         self.pending: dict[int, Window] = {}
         self.upto: dict[str, float] = {}
         self.final: set[str] = set()
@@ -132,9 +236,9 @@ class Merger:
                 continue
             mine = self.pending.get(second)
             if mine is None:
-                self.pending[second] = window
+                self.pending[second] = window.capped(self.cap)
             else:
-                mine.merge(window)
+                mine.merge(window, self.cap)
         self.upto[source] = max(upto, self.upto.get(source, -math.inf))
         if final:
             self.final.add(source)
@@ -162,13 +266,30 @@ class Merger:
 
 
 class LatencyFiles:
-    """``latency.csv`` and ``latency.hdr``: one csv row for every second, no holes."""
+    """``latency.csv`` and ``latency.hdr``: one csv row for every second, no holes.
+
+    Per-name windows go to ``latency-names.csv`` / ``latency-names.hdr`` (created with the
+    first named request): one row per second *and name that had requests* in it.
+    """
 
     def __init__(self, run_dir: Path, t0: float, first_second: int) -> None:
         self.t0 = t0
+        self.run_dir = run_dir
         self.next_second = first_second
         self._csv = LineWriter(run_dir / "latency.csv", LATENCY_HEADER)
         self._hdr = LineWriter(run_dir / "latency.hdr", HDR_HEADER)
+        self._names_csv: LineWriter | None = None
+        self._names_hdr: LineWriter | None = None
+
+    def _write_names(self, t: float, window: Window) -> None:
+        if self._names_csv is None or self._names_hdr is None:
+            self._names_csv = LineWriter(self.run_dir / NAMES_LATENCY_FILE, NAMES_HEADER)
+            self._names_hdr = LineWriter(self.run_dir / NAMES_HDR_FILE, NAMES_HDR_HEADER)
+        for (rtype, name), sub in sorted(window.names.items()):
+            row = sub.row(t)
+            self._names_csv.write_row((row[0], rtype, name, *row[1:]))
+            if sub.hist.get_total_count():
+                self._names_hdr.write_row((row[0], rtype, name, _encode(sub)))
 
     def write_before(self, second: int, windows: dict[int, Window]) -> int:
         """Write every second from the last written up to ``second`` (exclusive).
@@ -184,6 +305,8 @@ class LatencyFiles:
             self._csv.write_row(window.row(t))
             if window.hist.get_total_count():
                 self._hdr.write_line(f"{fmt(round(t, 3))},{_encode(window)}")
+            if window.names:
+                self._write_names(t, window)
             rows += 1
         self.next_second = max(self.next_second, second)
         return rows
@@ -191,3 +314,6 @@ class LatencyFiles:
     def close(self) -> None:
         self._csv.close()
         self._hdr.close()
+        for writer in (self._names_csv, self._names_hdr):
+            if writer is not None:
+                writer.close()

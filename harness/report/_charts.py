@@ -16,6 +16,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from harness.errors import RunDirError
 from harness.report._downsample import envelope
 from harness.report._evidence_render import baseline_band, slope_line, threshold_level
 from harness.report._timeline import (
@@ -185,7 +186,8 @@ def draw_latency(ctx: ChartContext, ax: Axes, details: bool = True) -> None:
         if details:
             for check in ctx.checks:
                 level = threshold_level(check)
-                if check.kind == "latency" and level is not None:
+                # per-name limits (``p99_ms[phase][GET /x]``) belong on latency-names.png
+                if check.kind == "latency" and level is not None and "][" not in check.name:
                     _hline(ctx, ax, check, level, f"limit {check.name}")
     ax.set_ylabel("latency per 1 s window (ms)")
     if lat is not None:
@@ -204,6 +206,28 @@ def draw_throughput(ctx: ChartContext, ax: Axes, details: bool = True) -> None:
         ax.plot(ctx.axis_array(t), v, color=FAULT_COLOUR, lw=1.0, label="errors/s", zorder=3)
         _legend(ax)
     ax.set_ylabel("requests/s")
+
+
+NAMES_CHARTED = 8  # the busiest names get a line each in latency-names.png
+
+
+def draw_latency_names(ctx: ChartContext, ax: Axes) -> None:
+    """P99 per window of each of the busiest request names (latency-names.csv)."""
+    ctx.backdrop(ax)
+    tables = ctx.run.name_latency()
+    busiest = sorted(tables, key=lambda k: -float(np.nansum(tables[k].requests)))
+    for i, key in enumerate(busiest[:NAMES_CHARTED]):
+        table = tables[key]
+        t, v = envelope(table.t, table.p99_ms)
+        ax.plot(ctx.axis_array(t), v, color=colour(i), lw=1.0, zorder=3,
+                label=f"{key[0]} {key[1]}".strip()[:60])
+    for check in ctx.checks:
+        level = threshold_level(check)
+        if check.kind == "latency" and level is not None and "][" in check.name:
+            _hline(ctx, ax, check, level, f"limit {check.metric} per name")
+            break
+    ax.set_ylabel("P99 per 1 s window (ms)")
+    _legend(ax)
 
 
 def _figure(rows: int = 1, height: float = 4.2) -> tuple[Figure, list[Axes]]:
@@ -258,6 +282,14 @@ def render_charts(run: RunRecord, checks: list[Check], out_dir: Path) -> dict[st
     single("latency", "latency: P99 per second (P50, P95 faint)",
            lambda ax: draw_latency(ctx, ax))
     single("throughput", "throughput and errors", lambda ax: draw_throughput(ctx, ax))
+    try:
+        named = len(run.name_latency())
+    except RunDirError:
+        named = 0  # damaged: the per-name table says why
+    if named:
+        shown = min(named, NAMES_CHARTED)
+        single("latency-names", f"latency per request name: P99 per second ({shown} busiest)",
+               lambda ax: draw_latency_names(ctx, ax))
     for metric in metrics:
         single(f"metric-{_slug(metric)}", f"{metric} per target",
                partial(_metric_panel, ctx, metric, targets, True))

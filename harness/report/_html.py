@@ -25,6 +25,7 @@ from harness.report._format import (
     scenario_text,
     versions,
 )
+from harness.report._names import name_rows_or_problem
 from harness.runfolder import RunRecord
 from harness.scenario import Scenario
 from harness.verdicts import Check, Summary, Verdict
@@ -118,6 +119,28 @@ def _grew(checks: list[Check]) -> str:
     return "".join(blocks)
 
 
+def _names(run: RunRecord, checks: list[Check]) -> str:
+    rows, problem = name_rows_or_problem(run, checks)
+    if problem:
+        return f"<h2>Per request name</h2><p class='muted'>{_e(problem)}</p>"
+    if not rows:
+        return ""
+    body = "".join(
+        "<tr>"
+        f"<td><code>{_e(r.label)}</code></td><td class='num'>{r.requests}</td>"
+        f"<td class='num'>{r.failures}</td>"
+        f"<td class='num'>{'-' if r.error_ratio is None else f'{r.error_ratio:.2%}'}</td>"
+        + "".join(f"<td class='num'>{_e(number_text(v, 'ms'))}</td>"
+                  for v in (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms))
+        + f"<td>{_badge(r.verdict) if r.verdict is not None else '-'}</td></tr>"
+        for r in rows)
+    head = ("<tr><th>request</th><th>requests</th><th>failed</th><th>error ratio</th>"
+            "<th>P50</th><th>P95</th><th>P99</th><th>max</th><th>per-name checks</th></tr>")
+    return ("<h2>Per request name</h2><p class='muted'>Whole run, from each name's merged "
+            "HDR windows (latency-names.hdr); the per-name checks judge their phases.</p>"
+            f"<table>{head}{body}</table>")
+
+
 def _phases(run: RunRecord, scenario: Scenario | None) -> str:
     planned = {p.name: p.duration for p in scenario.phases} if scenario else {}
     rows = []
@@ -198,6 +221,7 @@ def render_html(run: RunRecord, summary: Summary, scenario: Scenario | None,
 <h1>{_e(summary.scenario)}</h1>
 <p>{_e(summary.description)}</p>{reason}
 <h2>Checks</h2>{_checks_table(summary.checks)}
+{_names(run, summary.checks)}
 <h2>What grew</h2>{_grew(summary.checks)}
 <h2>Charts</h2>{figures or '<p class="muted">No charts.</p>'}
 <h2>Phases</h2>{_phases(run, scenario)}

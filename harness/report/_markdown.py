@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from harness.report._format import VERDICT_MARK, counts_text, duration_text, evidence_json, number_text
+from harness.report._names import NameRow, name_rows_or_problem
 from harness.runfolder import RunRecord
 from harness.text import printable
 from harness.verdicts import Check, Summary, verdict_label
@@ -84,6 +85,7 @@ def render_markdown(run: RunRecord, summary: Summary) -> str:
         lines += [_row(c) for c in ordered]
     else:
         lines.append("_No checks were judged (the run may have been cut short)._")
+    lines += _names_table(*name_rows_or_problem(run, summary.checks))
     failing = summary.failed_checks + summary.undecided_checks
     if failing:
         lines += ["", "### Failing evidence", ""]
@@ -95,6 +97,25 @@ def render_markdown(run: RunRecord, summary: Summary) -> str:
             lines.append(f"_{len(failing) - MAX_FAILING} more failing checks in summary.json._")
     lines += ["", f"Full report: `report.html` in the run folder {code(run.path.name)}.", ""]
     return "\n".join(lines)
+
+
+def _names_table(rows: list[NameRow], problem: str) -> list[str]:
+    """``### Per request name``: requests, errors and whole-run percentiles per name."""
+    if problem:
+        return ["", "### Per request name", "", f"_{text(problem)}_"]
+    if not rows:
+        return []
+    out = ["", "### Per request name", "",
+           "| request | requests | failed | error ratio | P50 | P95 | P99 | max | checks |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        ratio = "-" if r.error_ratio is None else f"{r.error_ratio:.2%}"
+        verdict = "-" if r.verdict is None else f"{VERDICT_MARK[r.verdict]} {r.verdict.value}"
+        out.append(f"| {code(r.label)} | {r.requests} | {r.failures} | {ratio} "
+                   + "".join(f"| {cell(number_text(v, 'ms'))} "
+                             for v in (r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms))
+                   + f"| {verdict} |")
+    return out
 
 
 STEP_SUMMARY_CHECKS = 10  # failed / inconclusive checks named in a step summary

@@ -161,17 +161,69 @@ class Proxy(_Strict):
 
 
 class Load(_Strict):
-    """Locust: which user class, how many users, where it sends traffic."""
+    """Locust: which user classes, how many users, where it sends traffic."""
 
-    user: str = Field(description="Locust User class name")
+    user: str | list[str] | None = Field(
+        None, description="Locust User class name, or a list of them; omitted: every User "
+        "class of load.locustfile (as Locust itself would run them)"
+    )
     locustfile: str | None = Field(
-        None, description="path or module holding the user class; default: bundled users"
+        None, description="path or module holding the user classes; default: bundled users"
+    )
+    weights: dict[str, int] = Field(
+        default_factory=dict, description="user class -> weight (replaces the class's own)"
+    )
+    fixed_counts: dict[str, int] = Field(
+        default_factory=dict, description="user class -> fixed number of users (fixed_count)"
+    )
+    tags: list[str] = Field(default_factory=list, description="run only tasks with these tags")
+    exclude_tags: list[str] = Field(
+        default_factory=list, description="run no task with these tags"
+    )
+    shape: Literal["auto", "phases", "locustfile"] = Field(
+        "auto", description="who sets the user count: the scenario's phases, or the "
+        "locustfile's own LoadTestShape (auto: the latter when the locustfile has one)"
     )
     users: int = Field(10, ge=0, le=MAX_USERS)
     spawn_rate: float = Field(10.0, gt=0, le=MAX_USERS)
     host: str | None = Field(None, description="proxy name (default: the first proxy) or a URL")
     workers: int = Field(0, ge=0, le=64, description="0: one process; N: master + N workers")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to the users")
+
+    @property
+    def user_classes(self) -> list[str] | None:
+        """The named user classes; None: every class of the locustfile."""
+        if self.user is None:
+            return None
+        return [self.user] if isinstance(self.user, str) else list(self.user)
+
+    @model_validator(mode="after")
+    def _users_named(self) -> Load:
+        errors: list[str] = []
+        names = self.user_classes
+        if names is None and self.locustfile is None:
+            errors.append("user: name a user class (the bundled users need one), or give "
+                          "load.locustfile to run every User class in it")
+        if names is not None and not names:
+            errors.append("user: the list is empty")
+        for name in [*(names or []), *self.weights, *self.fixed_counts]:
+            if not name.isidentifier():
+                errors.append(f"user: {name!r} is not a Python class name")
+        for field, mapping in (("weights", self.weights), ("fixed_counts", self.fixed_counts)):
+            for name, value in mapping.items():
+                if names is not None and name not in names:
+                    errors.append(f"{field}: {name!r} is not one of load.user "
+                                  f"({', '.join(names)}){did_you_mean(name, names)}")
+                if value < (1 if field == "weights" else 0):
+                    errors.append(f"{field}.{name}: must be >= {1 if field == 'weights' else 0}")
+        for dup in {n for n in names or [] if (names or []).count(n) > 1}:
+            errors.append(f"user: {dup!r} named twice")
+        if self.shape == "locustfile" and self.locustfile is None:
+            errors.append("shape: 'locustfile' needs load.locustfile (a file with a "
+                          "LoadTestShape class)")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
 
 
 class Phase(_Strict):
@@ -296,6 +348,9 @@ class Scenario(_Strict):
         aliases = self.metric_aliases()
         for key, threshold in self.thresholds.items():
             errors += _rate_threshold_problems(key, threshold)
+            if threshold.names is not None and (key == RATE_KEY or not is_latency_key(key)):
+                errors.append(f"thresholds.{key}.names: request names are judged only by "
+                              "latency (p<NN>_ms) and error_ratio thresholds")
             if not is_latency_key(key) and key not in aliases:
                 known = [*sorted(aliases), "p99_ms", "error_ratio"]
                 errors.append(

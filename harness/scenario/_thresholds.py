@@ -59,10 +59,25 @@ class Threshold(BaseModel):
         default_factory=list, description="task/goroutine names left out of evidence diffs"
     )
     targets: list[str] | None = Field(None, description="targets checked; default all")
+    names: list[str] | None = Field(
+        None, description="latency and error_ratio only: judge each request name matching "
+        "one of these globs (on 'TYPE name' or the name) instead of the total"
+    )
     lasting: Duration | None = Field(
         None, description="request_rate only: how long the rate must stay under min before it "
         "counts as a collapse (default 5s)"
     )
+
+    @model_validator(mode="after")
+    def _names_are_patterns(self) -> Threshold:
+        if self.names is not None:
+            if not self.names:
+                raise ValueError("names: give at least one pattern, or leave names out to "
+                                 "judge the total")
+            for i, pattern in enumerate(self.names):
+                if not pattern.strip():
+                    raise ValueError(f"names[{i}]: an empty pattern matches no request name")
+        return self
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Threshold:
