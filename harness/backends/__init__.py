@@ -24,8 +24,12 @@ from harness.backends._docker import (
     pids_of,
     published_port,
 )
+from harness.backends._netns import Addresses as NetnsAddresses
+from harness.backends._netns import Netns
 from harness.backends._netns import leftovers as netns_leftovers
 from harness.backends._netns import machine_problems as netns_problems
+from harness.backends._netns import release as release_netns
+from harness.backends._netns import reserve as reserve_netns
 from harness.backends._netns import sweep as sweep_netns
 from harness.errors import InputError
 
@@ -76,6 +80,8 @@ __all__ = [
     "DockerStatSource",
     "DockerUnavailable",
     "FaultInjector",
+    "Netns",
+    "NetnsAddresses",
     "ProcessExit",
     "TargetHandle",
     "TargetPlan",
@@ -87,5 +93,7 @@ __all__ = [
     "netns_problems",
     "pids_of",
     "published_port",
+    "release_netns",
+    "reserve_netns",
     "sweep_netns",
 ]
