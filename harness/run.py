@@ -152,7 +152,12 @@ class Run:
             raise ScenarioError(f"scenario {scenario.name!r}", problems)
         self.backend = backend if backend is not None else make_backend(options.backend, scenario)
         self._load_factory: LoadFactory = load or _locust
-        self.run_dir = new_run_dir(scenario, options)
+        try:
+            self.run_dir = new_run_dir(scenario, options)
+        except BaseException:
+            if backend is None:  # what it reserved (a network namespace's record) is let go
+                self.backend.down()
+            raise
         # every child inherits this: tests (and people) can find anything a run left behind
         os.environ[RUN_ID_ENV] = str(self.run_dir.resolve())
         self.t0 = time.time()

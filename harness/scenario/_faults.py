@@ -45,6 +45,14 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def known(value: str, choices: tuple[str, ...], what: str) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming the close match."""
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
+                         f"known: {', '.join(choices)}")
+    return value
+
+
 class Fault(BaseModel):
     """One fault applied to one proxy while its phase runs."""
 
@@ -59,12 +67,7 @@ class Fault(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in FAULT_TYPES:
-            raise ValueError(
-                f"unknown toxic {value!r}{did_you_mean(value, FAULT_TYPES)}; "
-                f"known: {', '.join(FAULT_TYPES)}"
-            )
-        return value
+        return known(value, FAULT_TYPES, "toxic")
 
     @model_validator(mode="before")
     @classmethod
@@ -141,12 +144,7 @@ class NetworkFault(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in NETWORK_FAULT_TYPES:
-            raise ValueError(
-                f"unknown network fault {value!r}{did_you_mean(value, NETWORK_FAULT_TYPES)}; "
-                f"known: {', '.join(NETWORK_FAULT_TYPES)}"
-            )
-        return value
+        return known(value, NETWORK_FAULT_TYPES, "network fault")
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> NetworkFault:

@@ -8,14 +8,12 @@ iproute2 and iptables where they are missing, so a missing tool fails here, neve
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
 import platform
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pytest
 import yaml
 
 from harness.backends import netns_leftovers
-from tests.conftest import REPO, processes_with_env, run_cli
+from tests.conftest import REPO, events, harness, processes_with_env, run_cli
 
 pytestmark = [
     pytest.mark.e2e,
@@ -33,18 +31,6 @@ pytestmark = [
 ]
 
 VANISHED = REPO / "scenarios" / "vanished_stream.yaml"
-
-
-def events(run_dir: Path) -> list[dict]:
-    try:
-        text = (run_dir / "events.jsonl").read_text()
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
 
 
 def series(run_dir: Path, target: str, metric: str) -> list[tuple[float, float]]:
@@ -71,11 +57,6 @@ def remains_of(run_dir: Path) -> list[str]:
     names = {e["netns"] for e in created}
     left = [item for item in netns_leftovers() if any(name in item for name in names)]
     return left + processes_with_env(f"HARNESS_RUN_ID={run_dir.resolve()}")
-
-
-def harness(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_event(run_dir: Path, kind: str, proc: subprocess.Popen[str],
@@ -227,6 +208,8 @@ def test_sigkilled_harness_namespace_is_removed_by_the_next_run(tmp_path: Path):
     nxt = run_cli("run", str(lossy_scenario(tmp_path / "next", steady="3s", lossy="3s")),
                   "--reports-root", str(reports), "-q", "--allow-unjudgeable", timeout=150)
     print(nxt.stdout[-2000:], nxt.stderr[-2000:])
-    assert f"removed network namespace {name}" in nxt.stderr
+    # under `make test` another test's run may start first and sweep it (every `harness run`
+    # does): so what is pinned is that nothing is left, not which run removed it
+    assert nxt.returncode in (0, 4), nxt.stderr
     assert remains_of(killed) == []
     assert (killed / "summary.json").exists()  # the next run finished the killed run's report
