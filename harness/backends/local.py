@@ -127,6 +127,8 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
         host = LOOPBACK
         if ns is not None:  # every address of its own namespace; the host's side of its link
             own.update({"host": "0.0.0.0", "gateway": ns.addresses.host})
+            own.update({f"targets.{other}.addr": f"{upstream_address(ns, netns.get(other))}:"
+                        f"{port}" for other, port in target_ports.items()})
             host = ns.addresses.control
         sample = SAMPLES[target.sample] if target.sample else None
         if sample is not None:
@@ -338,7 +340,13 @@ class LocalBackend(Backend):
     # ------------------------------------------------------------------ faults below TCP
 
     def apply_network_fault(self, fault: NetworkFault, label: str) -> None:
-        self._netns_of(fault).apply(fault, label)
+        ns = self._netns_of(fault)
+        upstream = fault.upstream
+        other = next((p for p in self.plan.targets if p.name == upstream), None)
+        if other is not None:  # another target: its port, at its address from this namespace
+            fault = fault.model_copy(update={
+                "upstream": f"{upstream_address(ns, other.netns)}:{other.port}"})
+        ns.apply(fault, label)
 
     def remove_network_fault(self, fault: NetworkFault, label: str) -> None:
         self._netns_of(fault).remove(label)
@@ -353,6 +361,13 @@ class LocalBackend(Backend):
             raise ScenarioError("network_faults", [f"target {fault.target!r} has no network "
                                                    "namespace in this run (netns: true)"])
         return ns
+
+
+def upstream_address(ns: Netns, other: Netns | None) -> str:
+    """Where a target in ``ns`` reaches another target: the other's service address when it
+    has a namespace too, else the host's side of its own link (the other must listen there
+    or on 0.0.0.0: 127.0.0.1 of the host is not reachable from a namespace)."""
+    return other.addresses.service if other is not None else ns.addresses.host
 
 
 def _health_text(planned: PlannedTarget) -> str:

@@ -129,7 +129,8 @@ class NetworkFault(BaseModel):
       after the phase (their peers are gone for good, as a phone that left the network);
       connections made after the phase work.
     - ``packet_loss``: ``percent`` of the packets dropped at random in ``direction``.
-    - ``partition``: the target cannot reach ``upstream`` (``host:port``) for the phase.
+    - ``partition``: the target cannot reach ``upstream`` (``host:port``, or another target
+      by name: its port, at the address it has from this namespace) for the phase.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -157,8 +158,10 @@ class NetworkFault(BaseModel):
                 raise ValueError("partition needs upstream: host:port (what the target "
                                  "must not reach)")
             match = re.match(r"^(?P<host>[\w.\-]+):(?P<port>\d{1,5})$", self.upstream)
-            if not match or not 1 <= int(match.group("port")) <= 65535:
-                raise ValueError(f"upstream: {self.upstream!r} must be host:port (IPv4)")
+            bare = re.match(r"^[a-z0-9][a-z0-9_.-]*$", self.upstream)  # a target's name
+            if not bare and (not match or not 1 <= int(match.group("port")) <= 65535):
+                raise ValueError(f"upstream: {self.upstream!r} must be host:port (IPv4) or "
+                                 "a target's name")
             if self.direction != "both":
                 raise ValueError("direction: a partition cuts both ways; leave it out")
         elif self.upstream is not None:

@@ -311,6 +311,11 @@ class Scenario(_Strict):
                     errors.append(f"{where}: target {nfault.target!r} does not run in its own "
                                   f"network namespace; set netns: true on it (faults below TCP "
                                   f"need one)")
+                up = nfault.upstream
+                if up is not None and ":" not in up and (up not in target_names
+                                                         or up == nfault.target):
+                    errors.append(f"phases[{i}].network_faults[{j}].upstream: {up!r} is neither "
+                                  f"another target{did_you_mean(up, target_names)} nor host:port")
             for j, fault in enumerate(phase.faults):
                 if fault.proxy not in proxy_names:
                     errors.append(

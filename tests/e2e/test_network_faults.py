@@ -162,6 +162,47 @@ def test_packet_loss_raises_p99_and_retransmissions(tmp_path: Path):
     assert counted["delta"]["RetransSegs"] >= 10
 
 
+@pytest.mark.timeout(240)
+def test_partition_cuts_the_target_off_its_upstream(tmp_path: Path):
+    """partition: a gateway in its own namespace cannot reach its upstream (another target,
+    on the host) during the phase: its calls fail (the fixed gateway answers 504 within
+    0.5 s), and work again after it."""
+    path = tmp_path / "cut.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "cut",
+        "targets": [
+            # on the host, listening where a namespace reaches it (not only 127.0.0.1)
+            {"name": "upstream", "sample": "upstream",
+             "options": {"error-every": 0, "host": "0.0.0.0"}},
+            {"name": "gateway", "sample": "no_timeout", "variant": "fixed", "netns": True,
+             "options": {"upstream": "http://{targets.upstream.addr}"}},
+        ],
+        "proxies": [{"name": "front", "upstream": "gateway"}],
+        "load": {"user": "GatewayUser", "users": 5, "spawn_rate": 10, "host": "front",
+                 "options": {"path": "/api/item/{n}", "timeout": 2.0, "wait": [0.05, 0.1],
+                             "name": "item"}},
+        "phases": [
+            {"name": "steady", "duration": "6s"},
+            {"name": "cut", "duration": "8s", "network_faults": [
+                {"target": "gateway", "type": "partition", "upstream": "upstream"}]},
+            {"name": "healed", "duration": "6s"},
+            {"name": "after", "duration": "3s", "users": 0},
+        ],
+        # limits nothing reaches: the checks are there for their observed ratio per phase
+        "thresholds": {"error_ratio": {"max": 1.0, "phases": ["steady", "cut", "healed"]}},
+    }))
+    out = tmp_path / "run"
+    done = run_cli("run", str(path), "--out", str(out), "-q", timeout=200)
+    print(done.stdout[-2000:], done.stderr[-2000:])
+    assert remains_of(out) == []
+    checks = {c["name"]: c for c in json.loads((out / "summary.json").read_text())["checks"]}
+    ratio = {p: checks[f"error_ratio[{p}]"]["observed"] for p in ("steady", "cut", "healed")}
+    print(f"error ratio {ratio}")
+    assert ratio["steady"] < 0.05
+    assert ratio["cut"] > 0.5
+    assert ratio["healed"] < 0.2  # the first second after the cut may still hold 504s
+
+
 @pytest.mark.timeout(180)
 def test_sigint_mid_fault_leaves_no_namespace(tmp_path: Path):
     """SIGINT while a packet_loss rule is in force: the run ends interrupted (exit 4) and its

@@ -43,7 +43,8 @@ def scenario(fault: dict[str, Any] | None = None, *, netns: bool = True,
     ({"type": "packet_loss", "percent": 101}, "less than or equal to 100"),
     ({"type": "blackhole", "percent": 5}, "only packet_loss takes it"),
     ({"type": "partition"}, "partition needs upstream"),
-    ({"type": "partition", "upstream": "db"}, "must be host:port"),
+    ({"type": "partition", "upstream": "db:0"}, "must be host:port"),
+    ({"type": "partition", "upstream": "Not A Name"}, "must be host:port"),
     ({"type": "partition", "upstream": "db:5432", "direction": "in"}, "cuts both ways"),
     ({"type": "blackhole", "upstream": "db:5432"}, "only partition takes it"),
     ({"type": "packet_loss", "percent": 5, "heal": True}, "only blackhole takes it"),
@@ -65,6 +66,15 @@ def test_a_network_fault_needs_its_target_in_a_namespace():
     with pytest.raises((ValidationError, ScenarioError)) as err:
         scenario({"target": "ap", "type": "blackhole"})
     assert "no target named 'ap' (did you mean 'api'?)" in str(err.value)
+
+
+def test_a_partition_upstream_is_host_port_or_another_target():
+    """partition's upstream: host:port, or another target by name (not itself, not a typo)."""
+    assert scenario({"target": "api", "type": "partition", "upstream": "db:5432"})
+    for bad, message in (("ap", "is neither another target"), ("api", "is neither")):
+        with pytest.raises((ValidationError, ScenarioError)) as err:
+            scenario({"target": "api", "type": "partition", "upstream": bad})
+        assert f"phases[1].network_faults[0].upstream: {bad!r} {message}" in str(err.value)
 
 
 def test_net_metrics_need_a_namespace_and_a_namespace_samples_retransmissions():
