@@ -37,7 +37,8 @@ setup: $(STAMP)
 # root with apt-get; gunicorn, the examples' PyPI server, comes with the dev extras), and a
 # Docker engine with Compose v2 and buildable base images for the compose tests
 # (scripts/docker-engine.sh: does nothing where `docker compose` already works and the
-# official images can be pulled).
+# official images can be pulled); iproute2, iptables and nsenter (util-linux) for the
+# network-namespace tests (docs/network-faults.md; installed when root with apt-get).
 setup-test: setup-test-tools
 	scripts/docker-engine.sh up
 
@@ -49,6 +50,12 @@ setup-test-tools: setup
 	  echo "installing Debian's chromium for the report rendering test..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium not installed and cannot install it: the browser test will skip"; fi
+	@missing=""; for t in ip iptables nsenter nstat; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -z "$$missing" ]; then echo "ip, iptables, nsenter, nstat: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing iproute2, iptables, util-linux for the network-namespace tests (missing:$$missing)..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables util-linux >/dev/null; \
+	else echo "missing:$$missing and cannot install them: the network-namespace tests will fail"; fi
 
 demo: setup
 	@$(BIN)/harness run scenarios/smoke.yaml --out reports/demo-$$(date -u +%Y%m%dT%H%M%SZ) ; \

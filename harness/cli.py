@@ -328,6 +328,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         roots.add(args.out.resolve().parent)
     for root in sorted(roots):  # runs whose harness was killed: clean up, finish their reports
         recover_runs(root, log=_say)
+    from harness.backends import sweep_netns
+
+    for name in sweep_netns():  # what a killed run left of its network namespaces
+        _say(f"removed network namespace {name} (and its veth) left by a killed run")
     origin = provenance(args.target_version, args.backend)
     title = f"{scenario.name}{' [' + scenario.variant + ']' if scenario.variant else ''}"
     try:

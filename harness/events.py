@@ -22,7 +22,9 @@ class EventKind(StrEnum):
     TOOL_FAILED = "tool_failed"
     PHASE_START = "phase_start"  # phase, index, users, planned_s
     PHASE_END = "phase_end"  # phase, index
-    FAULT_ADDED = "fault_added"  # phase, proxy, type, stream, toxicity, attributes, toxic | target
+    # phase, proxy, type, stream, toxicity, attributes, toxic | target; a network fault:
+    # proxy "netns:<target>", target, stream (its direction: in/out/both), attributes, toxic
+    FAULT_ADDED = "fault_added"
     FAULT_REMOVED = "fault_removed"  # phase, proxy, type, toxic | target
     PROCESS_START = "process_start"  # process, role, pid, ...
     PROCESS_EXIT = "process_exit"  # process, role, returncode, expected, phase
@@ -31,6 +33,11 @@ class EventKind(StrEnum):
     TARGET_ATTACHED = "target_attached"  # target, metrics, ...
     COMPOSE_UP = "compose_up"  # project, file, ...
     METRIC_UNAVAILABLE = "metric_unavailable"  # target, metric, spec, reason
+    # a target's own network namespace: target, netns, veth, chain, host, service, control, block
+    NETNS_CREATED = "netns_created"
+    # TCP counters of a target's namespace when a network fault ends: phase, target, label,
+    # counters ({RetransSegs, OutSegs, InSegs, ...} read at the fault's start and end), delta
+    NETNS_COUNTERS = "netns_counters"
     EVIDENCE = "evidence"  # target, label, file, total
     # written by Locust's master (or standalone) process itself (one appended line each):
     # more distinct request names than the cap; later ones are folded into "(other)":

@@ -45,7 +45,7 @@ from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
 from harness.runfolder import EventLog, write_json_atomic
-from harness.scenario import Phase, Scenario, path_problems
+from harness.scenario import NetworkFault, Phase, Scenario, path_problems
 from harness.typing import LoadRunner
 from harness.verdicts import RunStatus, Summary
 from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
@@ -152,7 +152,12 @@ class Run:
             raise ScenarioError(f"scenario {scenario.name!r}", problems)
         self.backend = backend if backend is not None else make_backend(options.backend, scenario)
         self._load_factory: LoadFactory = load or _locust
-        self.run_dir = new_run_dir(scenario, options)
+        try:
+            self.run_dir = new_run_dir(scenario, options)
+        except BaseException:
+            if backend is None:  # what it reserved (a network namespace's record) is let go
+                self.backend.down()
+            raise
         # every child inherits this: tests (and people) can find anything a run left behind
         os.environ[RUN_ID_ENV] = str(self.run_dir.resolve())
         self.t0 = time.time()
@@ -333,20 +338,19 @@ class Run:
                                  frozen_after=self.options.tool_timeout)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
-                         if p.faults or (p.users if p.users is not None else 1)), default=0)
+                         if p.any_faults or (p.users if p.users is not None else 1)), default=0)
         tail = LatencyTail(self.run_dir / "latency.csv")
         for index, (phase, _start, end) in enumerate(phases):
             users = phase.users if phase.users is not None else self.scenario.load.users
             self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
                              planned_s=phase.duration)
+            labels = [f.label for f in phase.faults] + [f.label for f in phase.network_faults]
             self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
-                              + (f", faults: {', '.join(f.label for f in phase.faults)}"
-                                 if phase.faults else ""))
+                              + (f", faults: {', '.join(labels)}" if labels else ""))
             applied: list[AppliedFault] = []
             try:
                 self._apply_faults(phase, applied)
-                ended = self._wait_until(load_start + end, phase.name, load_start, tail,
-                                         [f.label for f in phase.faults])
+                ended = self._wait_until(load_start + end, phase.name, load_start, tail, labels)
             finally:
                 self._undo_faults(phase.name, applied)
             self.events.emit(EventKind.PHASE_END, phase=phase.name, index=index)
@@ -382,6 +386,26 @@ class Run:
             self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, **fields,
                              attributes={"signal": cfault.signal} if cfault.action == "kill"
                              else {})
+        for j, nfault in enumerate(phase.network_faults):
+            label = f"{phase.name}-{j}-{nfault.type}-{nfault.direction}"
+            before = self.backend.network_counters(nfault.target)
+            self.backend.apply_network_fault(nfault, label)
+            fields = {"proxy": f"netns:{nfault.target}", "type": nfault.type,
+                      "target": nfault.target, "toxic": label}
+            applied.append(AppliedFault(label, fields, partial(
+                self._remove_network_fault, phase.name, nfault, label, before)))
+            self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, **fields,
+                             stream=nfault.direction, attributes=nfault.attributes)
+
+    def _remove_network_fault(self, phase: str, fault: NetworkFault, label: str,
+                              before: dict[str, int]) -> None:
+        """Remove one network fault and log what it cost in the namespace's TCP counters."""
+        self.backend.remove_network_fault(fault, label)
+        after = self.backend.network_counters(fault.target)
+        delta = {k: after[k] - before[k] for k in ("RetransSegs", "OutSegs", "InSegs")
+                 if k in after and k in before}
+        self.events.emit(EventKind.NETNS_COUNTERS, phase=phase, target=fault.target,
+                         label=label, counters={"before": before, "after": after}, delta=delta)
 
     def _undo_faults(self, phase: str, applied: list[AppliedFault]) -> None:
         """Undo every applied fault; one that cannot be undone is logged (teardown retries)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +21,25 @@ def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None,
     """``python -m harness ARGS`` as a user would type it; output captured as text."""
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def harness(*args: str) -> subprocess.Popen[str]:
+    """``python -m harness ARGS`` started in the background, output piped as text."""
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def events(run_dir: Path) -> list[dict]:
+    """The run's events.jsonl so far (a line being written is skipped)."""
+    try:
+        text = (run_dir / "events.jsonl").read_text()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
 
 
 def processes_with_env(marker: str) -> list[str]:

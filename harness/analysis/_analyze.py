@@ -96,7 +96,7 @@ def _tool_checks(run: RunRecord, scenario: Scenario, sp: dict[str, Span]) -> lis
     # Only phases without faults: under a fault Toxiproxy buffers (latency, bandwidth) and
     # Locust holds stalled requests by design, so their growth there is the fault's doing.
     quiet = [p.name for p in scenario.phases
-             if p.name in default_growth_phases(scenario) and not p.faults]
+             if p.name in default_growth_phases(scenario) and not p.any_faults]
     if not quiet:
         return [Check(name="tools", metric="-", kind="growth", category="tool",
                       verdict=Verdict.SKIP,

@@ -41,7 +41,7 @@ def recovery_phase_names(scenario: Scenario) -> list[str]:
     names: list[str] = []
     active_before = False
     for phase in scenario.phases:
-        idle = effective_users(scenario, phase) == 0 and not phase.faults
+        idle = effective_users(scenario, phase) == 0 and not phase.any_faults
         if idle and active_before:
             names.append(phase.name)
         if not idle:
@@ -53,7 +53,7 @@ def first_recovery_phase(scenario: Scenario) -> str | None:
     """The recovery phase that is judged: the first one after the last active phase."""
     last_active = max(
         (i for i, p in enumerate(scenario.phases)
-         if p.faults or effective_users(scenario, p) > 0),
+         if p.any_faults or effective_users(scenario, p) > 0),
         default=None,
     )
     if last_active is None:
@@ -116,7 +116,7 @@ def spans(run: RunRecord, scenario: Scenario) -> dict[str, Span]:
             end=end,
             cut_short=cut,
             users=effective_users(scenario, phase) if phase else 0,
-            has_faults=bool(phase.faults) if phase else bool(span.faults),
+            has_faults=phase.any_faults if phase else bool(span.faults),
             tool_cut=tool_cut,
         )
     return out

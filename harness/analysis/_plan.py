@@ -143,7 +143,7 @@ def _rate(scenario: Scenario) -> list[Planned]:
     names = (list(th.phases) if th is not None and th.phases else None) or load_phases(scenario)
     if not names:
         return []
-    index = next((i for i, p in enumerate(scenario.phases) if not p.faults
+    index = next((i for i, p in enumerate(scenario.phases) if not p.any_faults
                   and (scenario.load.users if p.users is None else p.users) > 0), None)
     if index is None:
         return []

@@ -82,7 +82,7 @@ def rate_checks(
                      unit="of baseline")
     if not names:
         return []
-    base = next((p for p in scenario.phases if p.name in spans and not p.faults
+    base = next((p for p in scenario.phases if p.name in spans and not p.any_faults
                  and effective_users(scenario, p) > 0), None)
     if base is None:
         return [head.judged(Verdict.SKIP, detail="no phase with users and without faults ran, "

@@ -24,6 +24,13 @@ from harness.backends._docker import (
     pids_of,
     published_port,
 )
+from harness.backends._netns import Addresses as NetnsAddresses
+from harness.backends._netns import Netns
+from harness.backends._netns import leftovers as netns_leftovers
+from harness.backends._netns import machine_problems as netns_problems
+from harness.backends._netns import release as release_netns
+from harness.backends._netns import reserve as reserve_netns
+from harness.backends._netns import sweep as sweep_netns
 from harness.errors import InputError
 
 if TYPE_CHECKING:
@@ -34,6 +41,12 @@ BACKENDS = ("local", "compose", "attach")
 
 def make_backend(name: str, scenario: Scenario) -> Backend:
     """The backend called ``name``, planned for ``scenario`` (fails before starting anything)."""
+    if name != "local":
+        for i, target in enumerate(scenario.all_targets):
+            if target.netns:
+                raise InputError(
+                    f"targets[{i}] ({target.name}).netns: a target in its own network "
+                    f"namespace needs --backend local (this run uses --backend {name})")
     if name != "compose":
         for i, phase in enumerate(scenario.phases):
             if phase.container_faults:
@@ -67,6 +80,8 @@ __all__ = [
     "DockerStatSource",
     "DockerUnavailable",
     "FaultInjector",
+    "Netns",
+    "NetnsAddresses",
     "ProcessExit",
     "TargetHandle",
     "TargetPlan",
@@ -74,6 +89,11 @@ __all__ = [
     "cpu_percent",
     "make_backend",
     "memory_of",
+    "netns_leftovers",
+    "netns_problems",
     "pids_of",
     "published_port",
+    "release_netns",
+    "reserve_netns",
+    "sweep_netns",
 ]

@@ -21,7 +21,7 @@ from harness.typing import EvidenceSource, MetricSource
 if TYPE_CHECKING:
     from harness.chaos.toxiproxy import ToxiproxyClient
     from harness.runfolder import EventLog
-    from harness.scenario import ContainerFault, Fault, Scenario
+    from harness.scenario import ContainerFault, Fault, NetworkFault, Scenario
 
 
 
@@ -177,6 +177,24 @@ class Backend(abc.ABC):
     def remove_container_fault(self, fault: ContainerFault) -> None:
         """Undo ``apply_container_fault``."""
         raise self._no_container_faults(fault)
+
+    def apply_network_fault(self, fault: NetworkFault, label: str) -> None:
+        """Apply a fault below TCP to a target in its own network namespace (local only);
+        ``label`` names it for ``remove_network_fault``."""
+        raise self._no_network_faults(fault)
+
+    def remove_network_fault(self, fault: NetworkFault, label: str) -> None:
+        """Undo ``apply_network_fault``."""
+        raise self._no_network_faults(fault)
+
+    def network_counters(self, target: str) -> dict[str, int]:
+        """TCP counters of ``target``'s own network namespace (``RetransSegs``, ...); empty
+        when it has none."""
+        return {}
+
+    def _no_network_faults(self, fault: NetworkFault) -> InputError:
+        return InputError(f"network fault {fault.type} on {fault.target!r}: needs "
+                          f"--backend local and netns: true (this run uses --backend {self.name})")
 
     def _no_container_faults(self, fault: ContainerFault) -> InputError:
         return InputError(f"container fault {fault.action} on {fault.target!r}: needs "

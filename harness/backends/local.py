@@ -3,6 +3,11 @@
 Everything is planned first (ports, argv, health checks) so a bad placeholder or a taken
 port fails before any process starts. Each process runs in its own process group and is
 stopped with SIGTERM, a grace period, then SIGKILL.
+
+A target with ``netns: true`` runs in its own network namespace (``harness.backends._netns``):
+it listens on every address of the namespace (``{host}`` is ``0.0.0.0`` there), proxies
+dial its service address, the harness reads its health and metrics on its control address,
+and ``network_faults`` are iptables rules in the namespace's own chain.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import requests
 from harness._ports import LOOPBACK, PortAllocator
 from harness._process import ManagedProcess, wait_until
 from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
+from harness.backends._netns import Netns, release, require_machine, reserve
 from harness.chaos.toxiproxy import ToxiproxyClient
 from harness.errors import (
     EnvironmentFailure,
@@ -30,7 +36,7 @@ from harness.errors import (
 from harness.events import EventKind
 from harness.metrics.sources import ProcSource, evidence_source, make_source
 from harness.samples import SAMPLES
-from harness.scenario import Health, Scenario, Target
+from harness.scenario import Health, NetworkFault, Scenario, Target
 from harness.tools import Tool, require_toxiproxy
 
 UPSTREAM_TIMEOUT = 3.0  # seconds a proxy's host:port upstream gets to accept a connection
@@ -46,6 +52,9 @@ class PlannedTarget(TargetPlan):
     argv: list[str]
     env: dict[str, str]
     health: Health
+    host: str = LOOPBACK  # where the harness reads health and metrics
+    address: str = LOOPBACK  # where proxies and load reach it
+    netns: Netns | None = None
 
 
 @dataclass
@@ -61,7 +70,7 @@ class Plan:
         proxy = next(p for p in scenario.proxies if p.name == name)
         for planned in self.targets:
             if planned.target.name == proxy.upstream:
-                return f"{LOOPBACK}:{planned.port}"
+                return f"{planned.address}:{planned.port}"
         return proxy.upstream
 
 
@@ -91,8 +100,11 @@ def _option_flags(options: dict[str, str | int | float | bool]) -> list[str]:
     return flags
 
 
-def make_plan(scenario: Scenario) -> Plan:
-    """Resolve every port and command; raises ScenarioError/PortInUse/ToolMissing."""
+def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan:
+    """Resolve every port and command; raises ScenarioError/PortInUse/ToolMissing.
+
+    ``netns`` holds the namespace reserved for each ``netns: true`` target."""
+    netns = netns or {}
     tool = require_toxiproxy()
     ports = PortAllocator()
     api_port = ports.take(None, "toxiproxy API")
@@ -101,7 +113,8 @@ def make_plan(scenario: Scenario) -> Plan:
     values = {"host": LOOPBACK, "toxiproxy.port": str(api_port)}
     for name, port in target_ports.items():
         values[f"targets.{name}.port"] = str(port)
-        values[f"targets.{name}.addr"] = f"{LOOPBACK}:{port}"
+        reach = netns[name].addresses.service if name in netns else LOOPBACK
+        values[f"targets.{name}.addr"] = f"{reach}:{port}"
     for name, port in proxy_ports.items():
         values[f"proxies.{name}.port"] = str(port)
         values[f"proxies.{name}.addr"] = f"{LOOPBACK}:{port}"
@@ -110,6 +123,13 @@ def make_plan(scenario: Scenario) -> Plan:
         where = f"targets[{i}] ({target.name})"
         own = {**values, "port": str(target_ports[target.name]),
                "variant": target.variant or scenario.variant or "leaky"}
+        ns = netns.get(target.name)
+        host = LOOPBACK
+        if ns is not None:  # every address of its own namespace; the host's side of its link
+            own.update({"host": "0.0.0.0", "gateway": ns.addresses.host})
+            own.update({f"targets.{other}.addr": f"{upstream_address(ns, netns.get(other))}:"
+                        f"{port}" for other, port in target_ports.items()})
+            host = ns.addresses.control
         sample = SAMPLES[target.sample] if target.sample else None
         if sample is not None:
             argv = sample.command() + _option_flags(target.options)
@@ -117,7 +137,7 @@ def make_plan(scenario: Scenario) -> Plan:
                 argv = [a for a in argv if a not in ("--variant", "-variant", "{variant}")]
             health = target.health or Health(http=sample.health_path)
             metrics = target.sampled_metrics()
-            base = f"http://{LOOPBACK}:{{port}}"
+            base = f"http://{host}:{{port}}"
             metrics_url = target.metrics_url or (base + sample.metrics_path
                                                  if sample.metrics_path else None)
             pprof_url = target.pprof_url or (base + sample.pprof_path if sample.pprof_path else None)
@@ -129,6 +149,8 @@ def make_plan(scenario: Scenario) -> Plan:
             metrics = target.sampled_metrics()
             metrics_url, pprof_url, debug_url = target.metrics_url, target.pprof_url, target.debug_url
         argv = [render(a, own, f"{where}.command") for a in argv]
+        if ns is not None:
+            argv = [*ns.enter(), *argv]
         env = {k: render(v, own, f"{where}.env.{k}") for k, v in target.env.items()}
         urls = [render(u, own, f"{where}.url") if u else None
                 for u in (metrics_url, pprof_url, debug_url)]
@@ -142,7 +164,8 @@ def make_plan(scenario: Scenario) -> Plan:
         plan.targets.append(PlannedTarget(
             name=target.name, target=target, port=target_ports[target.name], argv=argv, env=env,
             health=health, metrics=metrics, metrics_url=urls[0], pprof_url=urls[1],
-            debug_url=urls[2]))
+            debug_url=urls[2], host=host,
+            address=ns.addresses.service if ns is not None else LOOPBACK, netns=ns))
     return plan
 
 
@@ -153,7 +176,16 @@ class LocalBackend(Backend):
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.plan = make_plan(scenario)  # fails before anything starts
+        own = [t.name for t in scenario.all_targets if t.netns]
+        self._netns: dict[str, Netns] = {}
+        if own:  # refused before anything starts where the machine cannot do it (exit 3)
+            require_machine(f"targets {', '.join(own)} (netns: true)")
+            self._netns = reserve(own)
+        try:
+            self.plan = make_plan(scenario, self._netns)  # fails before anything starts
+        except BaseException:
+            release(list(self._netns.values()))
+            raise
         self._toxiproxy: ManagedProcess | None = None
         self._client: ToxiproxyClient | None = None
         self._targets: list[ManagedProcess] = []
@@ -230,6 +262,13 @@ class LocalBackend(Backend):
 
     def _start_target(self, planned: PlannedTarget, logs: Path, ctx: BackendContext) -> TargetHandle:
         target = planned.target
+        if planned.netns is not None:
+            ns = planned.netns
+            ns.create(ctx.run_dir)
+            a = ns.addresses
+            ctx.events.emit(EventKind.NETNS_CREATED, target=target.name, netns=ns.name,
+                            veth=ns.host_if, chain=ns.chain, host=a.host, service=a.service,
+                            control=a.control, block=str(a.block))
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **planned.env}
         proc = ManagedProcess(target.name, planned.argv, log_dir=logs, env=env,
                               cwd=target.cwd, role="target").start()
@@ -255,7 +294,7 @@ class LocalBackend(Backend):
             for alias, spec in planned.metrics.items()
         }
         return TargetHandle(name=target.name, role="target", pid=proc.pid, port=planned.port,
-                            sources=sources,
+                            host=planned.address, sources=sources,
                             evidence=evidence_source(planned.debug_url, planned.pprof_url))
 
     # ------------------------------------------------------------------ watch
@@ -295,25 +334,58 @@ class LocalBackend(Backend):
             proc.stop(grace=5.0)
         if self._toxiproxy is not None:
             self._toxiproxy.stop(grace=3.0)
+        problems += release(list(self._netns.values()))
         return problems
+
+    # ------------------------------------------------------------------ faults below TCP
+
+    def apply_network_fault(self, fault: NetworkFault, label: str) -> None:
+        ns = self._netns_of(fault)
+        upstream = fault.upstream
+        other = next((p for p in self.plan.targets if p.name == upstream), None)
+        if other is not None:  # another target: its port, at its address from this namespace
+            fault = fault.model_copy(update={
+                "upstream": f"{upstream_address(ns, other.netns)}:{other.port}"})
+        ns.apply(fault, label)
+
+    def remove_network_fault(self, fault: NetworkFault, label: str) -> None:
+        self._netns_of(fault).remove(label)
+
+    def network_counters(self, target: str) -> dict[str, int]:
+        ns = self._netns.get(target)
+        return ns.counters() if ns is not None and ns.created else {}
+
+    def _netns_of(self, fault: NetworkFault) -> Netns:
+        ns = self._netns.get(fault.target)
+        if ns is None or not ns.created:
+            raise ScenarioError("network_faults", [f"target {fault.target!r} has no network "
+                                                   "namespace in this run (netns: true)"])
+        return ns
+
+
+def upstream_address(ns: Netns, other: Netns | None) -> str:
+    """Where a target in ``ns`` reaches another target: the other's service address when it
+    has a namespace too, else the host's side of its own link (the other must listen there
+    or on 0.0.0.0: 127.0.0.1 of the host is not reachable from a namespace)."""
+    return other.addresses.service if other is not None else ns.addresses.host
 
 
 def _health_text(planned: PlannedTarget) -> str:
     if planned.health.http:
-        return f"GET http://{LOOPBACK}:{planned.port}{planned.health.http}"
-    return f"TCP connect {LOOPBACK}:{planned.port}"
+        return f"GET http://{planned.host}:{planned.port}{planned.health.http}"
+    return f"TCP connect {planned.host}:{planned.port}"
 
 
 def _healthy(planned: PlannedTarget) -> bool:
     if planned.health.http:
         try:
-            resp = requests.get(f"http://{LOOPBACK}:{planned.port}{planned.health.http}",
+            resp = requests.get(f"http://{planned.host}:{planned.port}{planned.health.http}",
                                 timeout=1.0)
         except requests.RequestException:
             return False
         return resp.status_code < 500
     try:
-        with socket.create_connection((LOOPBACK, planned.port), timeout=1.0):
+        with socket.create_connection((planned.host, planned.port), timeout=1.0):
             return True
     except OSError:
         return False

@@ -3,7 +3,9 @@
 ``proc:fds|rss|threads|conns|close_wait`` read a local process and all its descendants
 (``proc:<kind>:self``: the process alone); ``prometheus:<metric>`` scrapes a
 /metrics URL (the sum of every series of that name, or of those matching ``{label="v"}``);
-``pprof:goroutine`` reads a Go ``/debug/pprof/goroutine`` endpoint. Evidence sources take
+``pprof:goroutine`` reads a Go ``/debug/pprof/goroutine`` endpoint; ``net:retrans`` reads
+the TCP retransmissions counter of the network namespace a process lives in
+(``/proc/<pid>/net/snmp``: for a target in its own namespace, its own). Evidence sources take
 snapshots of what a target is doing: the samples' ``/debug/tasks`` or Go goroutine stacks.
 """
 
@@ -195,6 +197,37 @@ def evidence_source(debug_url: str | None, pprof_url: str | None) -> EvidenceSou
     return None
 
 
+SNMP_COUNTERS = {"retrans": ("Tcp", "RetransSegs")}
+
+
+def read_snmp(pid: int, table: str, field: str) -> float | None:
+    """One counter of ``/proc/<pid>/net/snmp`` (the process's network namespace), or None."""
+    try:
+        with open(f"/proc/{pid}/net/snmp", encoding="ascii") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    rows = [line.split() for line in lines if line.startswith(f"{table}:")]
+    if len(rows) < 2 or field not in rows[0]:
+        return None
+    return float(rows[1][rows[0].index(field)])
+
+
+class NetnsCounter:
+    """A TCP counter of the network namespace ``pid`` lives in (cumulative since the
+    namespace was made): ``net:retrans`` is ``Tcp RetransSegs``."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        if name not in SNMP_COUNTERS:
+            raise ValueError(f"unknown metric source 'net:{name}'")
+        self.pid = pid
+        self.spec = f"net:{name}"
+        self._table, self._field = SNMP_COUNTERS[name]
+
+    def read(self) -> float | None:
+        return read_snmp(self.pid, self._table, self._field)
+
+
 def make_source(
     spec: str,
     *,
@@ -220,6 +253,10 @@ def make_source(
         if not pprof_url:
             raise ValueError(f"{spec}: needs pprof_url")
         return PprofGoroutines(pprof_url)
+    if kind == "net":
+        if pid is None:
+            raise ValueError(f"{spec}: needs a local process (no pid for this target)")
+        return NetnsCounter(pid, arg)
     if kind == "docker":
         if docker is None:
             raise ValueError(f"{spec}: docker stats need --backend compose")
@@ -232,6 +269,7 @@ __all__ = [
     "DebugTasks",
     "EvidenceSource",
     "MetricSource",
+    "NetnsCounter",
     "PprofGoroutines",
     "ProcSource",
     "ProcessBreakdown",
@@ -239,4 +277,5 @@ __all__ = [
     "evidence_source",
     "make_source",
     "parse_pprof_goroutines",
+    "read_snmp",
 ]

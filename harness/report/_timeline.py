@@ -77,6 +77,7 @@ def fault_label(event: dict[str, Any]) -> str:
     text = ",".join(f"{k}={v}" for k, v in attrs.items()) if isinstance(attrs, dict) else ""
     proxy = str(event.get("proxy", "?"))
     where = proxy if kind == "down" else f"{proxy}/{event.get('stream', 'downstream')}"
+    # a network fault's stream is its direction (in/out/both), its proxy netns:<target>
     return f"{kind}({text}) on {where}"
 
 

@@ -41,14 +41,14 @@ class Sample:
     pprof_path: str | None = None
 
     def command(self) -> list[str]:
-        """argv with ``{port}`` and ``{variant}`` placeholders (options are appended)."""
+        """argv with ``{host}``, ``{port}`` and ``{variant}`` placeholders (options are appended)."""
         if self.language == "go":
             from harness.tools import go_sample_binary
 
-            return [str(go_sample_binary()), "-addr", "127.0.0.1:{port}", "-variant", "{variant}"]
+            return [str(go_sample_binary()), "-addr", "{host}:{port}", "-variant", "{variant}"]
         return [
             sys.executable, "-m", "harness.samples", self.name,
-            "--port", "{port}", "--variant", "{variant}",
+            "--host", "{host}", "--port", "{port}", "--variant", "{variant}",
         ]
 
 

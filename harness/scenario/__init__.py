@@ -7,7 +7,13 @@ from harness.scenario._deploy import (
     ContainerFault,
     attach_problems,
 )
-from harness.scenario._faults import FAULT_TYPES, TOXIC_ATTRIBUTES, Fault
+from harness.scenario._faults import (
+    FAULT_TYPES,
+    NETWORK_FAULT_TYPES,
+    TOXIC_ATTRIBUTES,
+    Fault,
+    NetworkFault,
+)
 from harness.scenario._model import (
     RESERVED_TARGETS,
     Health,
@@ -34,6 +40,7 @@ __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
     "LATENCY_KEY",
+    "NETWORK_FAULT_TYPES",
     "RATE_KEY",
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
@@ -44,6 +51,7 @@ __all__ = [
     "Fault",
     "Health",
     "Load",
+    "NetworkFault",
     "Phase",
     "Proxy",
     "Scenario",

@@ -6,6 +6,7 @@ Attribute names, units and meanings follow Toxiproxy's README and source (v2.12.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,6 +45,14 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def known(value: str, choices: tuple[str, ...], what: str) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming the close match."""
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}{did_you_mean(value, choices)}; "
+                         f"known: {', '.join(choices)}")
+    return value
+
+
 class Fault(BaseModel):
     """One fault applied to one proxy while its phase runs."""
 
@@ -58,12 +67,7 @@ class Fault(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in FAULT_TYPES:
-            raise ValueError(
-                f"unknown toxic {value!r}{did_you_mean(value, FAULT_TYPES)}; "
-                f"known: {', '.join(FAULT_TYPES)}"
-            )
-        return value
+        return known(value, FAULT_TYPES, "toxic")
 
     @model_validator(mode="before")
     @classmethod
@@ -108,3 +112,78 @@ class Fault(BaseModel):
         attrs = ",".join(f"{k}={v}" for k, v in self.attributes.items())
         where = self.proxy if self.type == "down" else f"{self.proxy}/{self.stream}"
         return f"{self.type}({attrs}) on {where}"
+
+
+# ---------------------------------------------------------------------------- below TCP
+
+NETWORK_FAULT_TYPES: tuple[str, ...] = ("blackhole", "packet_loss", "partition")
+
+
+class NetworkFault(BaseModel):
+    """A fault below TCP on a target that runs in its own network namespace (``netns: true``,
+    local backend): iptables rules in the namespace's own chain, for one phase.
+
+    - ``blackhole``: every packet of the target's service address dropped in ``direction``
+      (``in``: what peers send, ``out``: what the target sends, ``both``). Peers vanish
+      without FIN or RST. Unless ``heal: true``, the connections it caught stay dropped
+      after the phase (their peers are gone for good, as a phone that left the network);
+      connections made after the phase work.
+    - ``packet_loss``: ``percent`` of the packets dropped at random in ``direction``.
+    - ``partition``: the target cannot reach ``upstream`` (``host:port``, or another target
+      by name: its port, at the address it has from this namespace) for the phase.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    target: str
+    type: str
+    direction: Literal["in", "out", "both"] = "both"
+    percent: float | None = Field(None, gt=0, le=100)
+    upstream: str | None = None
+    heal: bool = False
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return known(value, NETWORK_FAULT_TYPES, "network fault")
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> NetworkFault:
+        if self.type == "packet_loss" and self.percent is None:
+            raise ValueError("packet_loss needs percent: (0 < percent <= 100)")
+        if self.type != "packet_loss" and self.percent is not None:
+            raise ValueError(f"percent: only packet_loss takes it, not {self.type!r}")
+        if self.type == "partition":
+            if self.upstream is None:
+                raise ValueError("partition needs upstream: host:port (what the target "
+                                 "must not reach)")
+            match = re.match(r"^(?P<host>[\w.\-]+):(?P<port>\d{1,5})$", self.upstream)
+            bare = re.match(r"^[a-z0-9][a-z0-9_.-]*$", self.upstream)  # a target's name
+            if not bare and (not match or not 1 <= int(match.group("port")) <= 65535):
+                raise ValueError(f"upstream: {self.upstream!r} must be host:port (IPv4) or "
+                                 "a target's name")
+            if self.direction != "both":
+                raise ValueError("direction: a partition cuts both ways; leave it out")
+        elif self.upstream is not None:
+            raise ValueError(f"upstream: only partition takes it, not {self.type!r}")
+        if self.heal and self.type != "blackhole":
+            raise ValueError(f"heal: only blackhole takes it, not {self.type!r}")
+        return self
+
+    @property
+    def attributes(self) -> dict[str, object]:
+        """What the fault_added event records beside type and direction."""
+        out: dict[str, object] = {}
+        if self.percent is not None:
+            out["percent"] = self.percent
+        if self.upstream is not None:
+            out["upstream"] = self.upstream
+        if self.type == "blackhole":
+            out["heal"] = self.heal
+        return out
+
+    @property
+    def label(self) -> str:
+        """Short human label: ``packet_loss(percent=20) on netns:stream/in``."""
+        attrs = ",".join(f"{k}={v}" for k, v in self.attributes.items())
+        return f"{self.type}({attrs}) on netns:{self.target}/{self.direction}"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.scenario._deploy import AttachSettings, ContainerFault
-from harness.scenario._faults import Fault, did_you_mean
+from harness.scenario._faults import Fault, NetworkFault, did_you_mean
 from harness.scenario._thresholds import RATE_KEY, Threshold, is_latency_key
 from harness.scenario._types import Duration
 
@@ -17,7 +17,8 @@ METRIC_SOURCE = re.compile(
     r"^(proc:(fds|rss|threads|conns|close_wait)(:self)?"
     r"|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?"
     r"|pprof:goroutine"
-    r"|docker:[a-z_]+)$"
+    r"|docker:[a-z_]+"
+    r"|net:retrans)$"
 )
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust", "harness")
@@ -35,6 +36,8 @@ DEFAULT_COMMAND_METRICS = {
     "conns": "proc:conns",
     "close_wait": "proc:close_wait",
 }
+# What a target in its own network namespace is sampled for besides (``netns: true``).
+NETNS_METRICS = {"retrans": "net:retrans"}
 
 
 def _rate_threshold_problems(key: str, threshold: Threshold) -> list[str]:
@@ -100,6 +103,9 @@ class Target(_Strict):
     metrics_url: str | None = None
     pprof_url: str | None = None
     debug_url: str | None = None
+    netns: bool = Field(
+        False, description="run in its own network namespace (local backend, root, Linux): "
+        "network_faults (blackhole, packet_loss, partition) then apply below TCP")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
@@ -126,7 +132,7 @@ class Target(_Strict):
                 raise ValueError(
                     f"{alias}: unknown metric source {source!r}; use proc:fds, proc:rss, "
                     "proc:threads, proc:conns, proc:close_wait (each also as proc:<kind>:self), "
-                    "prometheus:<metric>, pprof:goroutine or docker:<stat>"
+                    "prometheus:<metric>, pprof:goroutine, docker:<stat> or net:retrans"
                 )
         return value
 
@@ -136,8 +142,12 @@ class Target(_Strict):
         if self.sample:
             from harness.samples import SAMPLES
 
-            return {**SAMPLES[self.sample].metrics, **self.metrics}
-        return dict(self.metrics) or dict(DEFAULT_COMMAND_METRICS)
+            metrics = {**SAMPLES[self.sample].metrics, **self.metrics}
+        else:
+            metrics = dict(self.metrics) or dict(DEFAULT_COMMAND_METRICS)
+        if self.netns:  # the namespace's own TCP counters: what a fault below TCP costs
+            metrics = {**NETNS_METRICS, **metrics}
+        return metrics
 
     @model_validator(mode="after")
     def _sample_or_command(self) -> Target:
@@ -147,6 +157,11 @@ class Target(_Strict):
             raise ValueError("command: must not be empty")
         if self.name in RESERVED_TARGETS:
             raise ValueError(f"name {self.name!r} is reserved for the harness's control series")
+        if not self.netns:
+            for alias, source in self.metrics.items():
+                if source.startswith("net:"):
+                    raise ValueError(f"metrics.{alias}: {source} reads the target's own "
+                                     "network namespace; set netns: true")
         return self
 
 
@@ -237,8 +252,17 @@ class Phase(_Strict):
     container_faults: list[ContainerFault] = Field(
         default_factory=list, description="kill/pause a target's container (compose backend)"
     )
+    network_faults: list[NetworkFault] = Field(
+        default_factory=list,
+        description="below TCP, on a target with netns: true (local backend, root)")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+
+    @property
+    def any_faults(self) -> bool:
+        """Toxics or network faults in force (how the analysis tells a faulty phase).
+        Container faults are not counted here, as before they existed."""
+        return bool(self.faults or self.network_faults)
 
     @field_validator("duration")
     @classmethod
@@ -329,6 +353,21 @@ class Scenario(_Strict):
                         f"phases[{i}].container_faults[{j}].target: no target named "
                         f"{cfault.target!r}{did_you_mean(cfault.target, target_names)}"
                     )
+            for j, nfault in enumerate(phase.network_faults):
+                where = f"phases[{i}].network_faults[{j}].target"
+                owner = next((t for t in targets if t.name == nfault.target), None)
+                if owner is None:
+                    errors.append(f"{where}: no target named {nfault.target!r}"
+                                  f"{did_you_mean(nfault.target, target_names)}")
+                elif not owner.netns:
+                    errors.append(f"{where}: target {nfault.target!r} does not run in its own "
+                                  f"network namespace; set netns: true on it (faults below TCP "
+                                  f"need one)")
+                up = nfault.upstream
+                if up is not None and ":" not in up and (up not in target_names
+                                                         or up == nfault.target):
+                    errors.append(f"phases[{i}].network_faults[{j}].upstream: {up!r} is neither "
+                                  f"another target{did_you_mean(up, target_names)} nor host:port")
             for j, fault in enumerate(phase.faults):
                 if fault.proxy not in proxy_names:
                     errors.append(

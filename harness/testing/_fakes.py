@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends import Backend, BackendContext, ProcessExit, TargetHandle, Topology
-from harness.scenario import ContainerFault, Fault, Scenario
+from harness.scenario import ContainerFault, Fault, NetworkFault, Scenario
 from harness.typing import LoadRunner
 
 
@@ -93,6 +93,8 @@ class FakeBackend(Backend):
         self.log = log or CallLog()
         self.faults = FakeFaults(self.log)
         self.container_faults: list[ContainerFault] = []  # in force now
+        self.network_faults: dict[str, NetworkFault] = {}  # label -> fault, in force now
+        self.retrans = 0  # the fake namespace's RetransSegs; each network fault adds 7
         self.down_calls = 0
 
     def versions(self) -> dict[str, str]:
@@ -124,8 +126,21 @@ class FakeBackend(Backend):
         self.log.record(f"remove_container_fault {fault.action} {fault.target}")
         self.container_faults.remove(fault)
 
+    def apply_network_fault(self, fault: NetworkFault, label: str) -> None:
+        self.log.record(f"apply_network_fault {fault.type} {fault.target} {label}")
+        self.network_faults[label] = fault
+        self.retrans += 7
+
+    def remove_network_fault(self, fault: NetworkFault, label: str) -> None:
+        self.log.record(f"remove_network_fault {fault.type} {fault.target} {label}")
+        del self.network_faults[label]
+
+    def network_counters(self, target: str) -> dict[str, int]:
+        return {"RetransSegs": self.retrans, "OutSegs": 100, "InSegs": 100}
+
     def down(self) -> list[str]:
         self.down_calls += 1
+        self.network_faults.clear()
         self.log.calls.append("down")  # never raises, as the contract says
         self.faults.clear()
         self.container_faults.clear()

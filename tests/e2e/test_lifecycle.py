@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, processes_with_env, run_cli
+from tests.conftest import events, harness, processes_with_env, run_cli
 
 pytestmark = [pytest.mark.e2e]
 
@@ -27,23 +27,6 @@ pytestmark = [pytest.mark.e2e]
 # these tests are about signals and teardown, not verdicts
 SHORT = ["--set", "phases[0].duration=3s", "--set", "phases[1].duration=3s",
          "--set", "phases[2].duration=2s", "--allow-unjudgeable"]
-
-
-def harness(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def events(run_dir: Path) -> list[dict]:
-    try:
-        text = (run_dir / "events.jsonl").read_text()
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
-    return out
 
 
 def left_behind(run_dir: Path) -> list[str]:
