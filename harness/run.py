@@ -333,13 +333,16 @@ class Run:
                                  frozen_after=self.options.tool_timeout)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
-                         if p.faults or (p.users if p.users is not None else 1)), default=0)
+                         if p.faults or self.scenario.users_in(p)), default=0)
         tail = LatencyTail(self.run_dir / "latency.csv")
         for index, (phase, _start, end) in enumerate(phases):
-            users = phase.users if phase.users is not None else self.scenario.load.users
+            users = self.scenario.users_in(phase)
+            steps = self.scenario.arrival_steps(phase)
+            level = f"{'/'.join(f'{r:g}' for r in steps)} requests/s" if steps else f"{users} users"
             self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
-                             planned_s=phase.duration)
-            self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
+                             planned_s=phase.duration,
+                             **({"arrival_rate": steps} if steps else {}))
+            self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {level}"
                               + (f", faults: {', '.join(f.label for f in phase.faults)}"
                                  if phase.faults else ""))
             applied: list[AppliedFault] = []

@@ -34,8 +34,16 @@ class PlanPhase:
 
 
 def plan_from_scenario(scenario: Scenario) -> list[PlanPhase]:
-    """Phases with ``users``/``spawn_rate`` left out taken from ``scenario.load``."""
+    """Phases with ``users``/``spawn_rate`` left out taken from ``scenario.load``.
+
+    Open model (``arrival_rate``): one scheduler user per Locust process in every phase
+    (the rate itself travels in ``HARNESS_ARRIVAL``, see ``_arrival.py``).
+    """
     load = scenario.load
+    if scenario.open_model:
+        schedulers = max(load.workers, 1)
+        return [PlanPhase(p.name, float(p.duration), schedulers, float(schedulers))
+                for p in scenario.phases]
     return [
         PlanPhase(
             name=p.name,
