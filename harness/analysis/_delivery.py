@@ -31,7 +31,8 @@ NAME = "load.delivery"
 COUNTS = ("intended", "started", "late", "dropped")
 
 
-def _rows(run: RunRecord) -> list[dict[str, float]]:
+def _rows(run: RunRecord) -> list[tuple[str, dict[str, float]]]:
+    """(phase, counts) of every readable row of ``arrivals.csv``."""
     path = run.path / ARRIVALS_FILE
     if not path.exists():
         return []
@@ -39,7 +40,7 @@ def _rows(run: RunRecord) -> list[dict[str, float]]:
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:
         for raw in csv.DictReader(fh):
             try:
-                rows.append({k: float(raw[k]) for k in ("t", *COUNTS)})
+                rows.append((str(raw["phase"]), {k: float(raw[k]) for k in COUNTS}))
             except (KeyError, TypeError, ValueError):
                 continue  # a torn last line of a killed run
     return rows
@@ -54,12 +55,11 @@ def delivery_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) 
     head = CheckHead(name=NAME, metric="late_starts", kind="delivery", category="tool",
                      threshold=load.max_late_ratio, unit="ratio")
     rows = _rows(run)
-    totals = {k: sum(r[k] for r in rows) for k in COUNTS}
+    totals = {k: sum(r[k] for _, r in rows) for k in COUNTS}
     offset = {p.name: s for p, s, _ in scenario.phase_starts()}
     per_phase: dict[str, dict[str, Any]] = {}
     for name, span in spans.items():
-        # a row written at run time t counts the second before it
-        inside = [r for r in rows if span.start < r["t"] <= span.end + 1.0]
+        inside = [r for phase, r in rows if phase == name]
         counts: dict[str, float | None] = {k: int(sum(r[k] for r in inside)) for k in COUNTS}
         asked = requested(plan.steps, offset.get(name, 0.0),
                           offset.get(name, 0.0) + (span.end - span.start))

@@ -22,19 +22,21 @@ from harness.scenario import Scenario
 
 ARRIVAL_ENV: Final = "HARNESS_ARRIVAL"
 ARRIVALS_FILE: Final = "arrivals.csv"
-# t: run time (s) of the row's end; intended: arrivals due in the row's second; started: of
-# them, started; late: started more than late_tolerance after their intended time;
-# dropped: never started (max_in_flight reached); in_flight: at the row's end
-ARRIVALS_COLUMNS: Final = ("t", "source", "intended", "started", "late", "dropped", "in_flight")
+# t: run time (s) of the whole second the arrivals were due in; phase: the phase they were
+# due in; intended: arrivals due; started: of them, started; late: started more than
+# late_tolerance after their intended time; dropped: never started (max_in_flight reached).
+# A (t, phase, source) may have several rows (a late start lands in a later write): sum them.
+ARRIVALS_COLUMNS: Final = ("t", "phase", "source", "intended", "started", "late", "dropped")
 
 
 @dataclass(frozen=True)
 class Step:
-    """``rate`` requests/s from ``start`` to ``end`` (seconds from load start)."""
+    """``rate`` requests/s from ``start`` to ``end`` (seconds from load start) in ``phase``."""
 
     start: float
     end: float
     rate: float
+    phase: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,13 @@ class ArrivalPlan:
     steps: list[Step]
     workers: int = 1  # processes that share every rate (Locust workers; 1 standalone)
     max_in_flight: int = 1000  # for the whole run, split across the processes
-    late_tolerance: float = 0.05
+    late_tolerance: float = 0.1
     end: float = field(default=0.0)
 
     def share(self) -> ArrivalPlan:
         """One process's part: every rate and the in-flight cap divided by ``workers``."""
         n = max(self.workers, 1)
-        return ArrivalPlan([Step(s.start, s.end, s.rate / n) for s in self.steps], 1,
+        return ArrivalPlan([Step(s.start, s.end, s.rate / n, s.phase) for s in self.steps], 1,
                            max(1, math.ceil(self.max_in_flight / n)), self.late_tolerance,
                            self.end)
 
@@ -63,7 +65,8 @@ def arrival_plan(scenario: Scenario) -> ArrivalPlan | None:
     for phase, start, end in scenario.phase_starts():
         rates = scenario.arrival_steps(phase)
         width = (end - start) / len(rates)
-        steps += [Step(start + i * width, start + (i + 1) * width, r) for i, r in enumerate(rates)]
+        steps += [Step(start + i * width, start + (i + 1) * width, r, phase.name)
+                  for i, r in enumerate(rates)]
     load = scenario.load
     return ArrivalPlan(steps, max(load.workers, 1), load.max_in_flight, load.late_tolerance,
                        scenario.duration)
@@ -77,7 +80,8 @@ def decode_arrival(text: str) -> ArrivalPlan:
     """The plan from ``HARNESS_ARRIVAL``; ValueError naming the problem."""
     try:
         raw = json.loads(text)
-        steps = [Step(float(s["start"]), float(s["end"]), float(s["rate"])) for s in raw["steps"]]
+        steps = [Step(float(s["start"]), float(s["end"]), float(s["rate"]), str(s["phase"]))
+                 for s in raw["steps"]]
         return ArrivalPlan(steps, int(raw["workers"]), int(raw["max_in_flight"]),
                            float(raw["late_tolerance"]), float(raw["end"]))
     except (ValueError, KeyError, TypeError) as exc:
@@ -92,8 +96,8 @@ def arrival_from_env() -> ArrivalPlan:
     return decode_arrival(text)
 
 
-def intended_offsets(steps: list[Step], phase_shift: float = 0.0) -> Iterator[float]:
-    """Every intended start, in seconds from load start, in order.
+def intended_offsets(steps: list[Step], phase_shift: float = 0.0) -> Iterator[tuple[float, str]]:
+    """Every intended start, in seconds from load start, in order, with its phase.
 
     Step ``rate`` r starts one request at ``start + (k + phase_shift) / r`` for k = 0, 1, ...
     while that is before ``end``: computed from the step's start, so no error accumulates.
@@ -104,7 +108,7 @@ def intended_offsets(steps: list[Step], phase_shift: float = 0.0) -> Iterator[fl
             continue
         k = 0
         while (t := step.start + (k + phase_shift) / step.rate) < step.end:
-            yield t
+            yield t, step.phase
             k += 1
 
 

@@ -208,7 +208,7 @@ class Load(_Strict):
         description="open model: requests in flight at most (split across workers); an "
                     "arrival that finds them all busy is dropped and counted")
     late_tolerance: Duration = Field(
-        0.05, gt=0, le=10.0,
+        0.1, gt=0, le=10.0,
         description="open model: a request starting later than this after its intended "
                     "time is counted late")
     max_late_ratio: float = Field(

@@ -17,6 +17,7 @@ with ``catch_response=True`` and :func:`report_from`, so its latency runs from `
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -33,13 +34,14 @@ from harness.load._arrival import (
     intended_offsets,
 )
 from harness.load._options import option
-from harness.load._plan import LOAD_START_FILE, RUN_DIR_ENV, T0_ENV
-from harness.load._shape import read_load_start
+from harness.load._plan import LOAD_START_FILE, LOAD_START_TIMEOUT, RUN_DIR_ENV, T0_ENV
+from harness.load._shape import POLL, read_load_start
 
 __all__ = ["OpenHttpUser", "report_from"]
 
 log = logging.getLogger("harness.load")
 WRITE_EVERY = 1.0  # seconds between rows of arrivals.csv
+INTENDED, STARTED, LATE, DROPPED = range(4)  # the count columns of a row, in order
 
 
 def report_from(response: Any, intended: float) -> None:
@@ -48,14 +50,22 @@ def report_from(response: Any, intended: float) -> None:
 
 
 class _Counts:
-    """This process's arrivals, written to ``arrivals.csv`` once a second."""
+    """This process's arrivals by the (run second, phase) they were due in, written to
+    ``arrivals.csv`` once a second."""
 
     def __init__(self, run_dir: Path, t0: float, source: str) -> None:
         self.path = run_dir / ARRIVALS_FILE
         self.t0, self.source = t0, source
-        self.intended = self.started = self.late = self.dropped = 0
+        self.buckets: dict[tuple[int, str], list[int]] = {}  # intended, started, late, dropped
         if not self.path.exists():
             self._append(",".join(ARRIVALS_COLUMNS))
+
+    def add(self, intended: float, phase: str, column: int) -> None:
+        key = (math.floor(intended - self.t0), phase)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = [0, 0, 0, 0]
+        bucket[column] += 1
 
     def _append(self, line: str) -> None:
         # one O_APPEND write per line: the processes' rows cannot interleave
@@ -65,12 +75,12 @@ class _Counts:
         finally:
             os.close(fd)
 
-    def flush(self, in_flight: int) -> None:
-        if not (self.intended or self.started or self.dropped or in_flight):
-            return
-        self._append(f"{time.time() - self.t0:.3f},{self.source},{self.intended},"
-                     f"{self.started},{self.late},{self.dropped},{in_flight}")
-        self.intended = self.started = self.late = self.dropped = 0
+    def flush(self) -> None:
+        buckets, self.buckets = self.buckets, {}
+        lines = [f"{t},{phase},{self.source},{','.join(map(str, counts))}"
+                 for (t, phase), counts in sorted(buckets.items())]
+        for line in lines:
+            self._append(line)
 
 
 class OpenHttpUser(FastHttpUser):
@@ -102,49 +112,55 @@ class OpenHttpUser(FastHttpUser):
                                  catch_response=True) as response:
             report_from(response, intended)
 
-    def _one(self, intended: float, counts: _Counts) -> None:
-        counts.started += 1
+    def _one(self, intended: float, phase: str, counts: _Counts) -> None:
+        counts.add(intended, phase, STARTED)
         if time.time() - intended > self.share.late_tolerance:
-            counts.late += 1
+            counts.add(intended, phase, LATE)
         self.arrive(intended)
 
     @task
     def schedule_arrivals(self) -> None:
         """Start every arrival of this process's share on time, until the plan ends."""
-        start = read_load_start(self.run_dir / LOAD_START_FILE)
-        if start is None:
-            raise RuntimeError(f"{LOAD_START_FILE} is missing: the open model needs the "
-                               "run's load start")
+        start = self._load_start()
         runner = self.environment.runner
         index = max(int(getattr(runner, "worker_index", 0)), 0)
         shift = (index / self.schedule.workers) % 1.0 if self.schedule.workers > 1 else 0.0
         counts = _Counts(self.run_dir, self.t0, f"{os.uname().nodename}-{os.getpid()}")
         pool = Pool(self.share.max_in_flight)
-        writer = gevent.spawn(self._write_loop, counts, pool)
+        writer = gevent.spawn(self._write_loop, counts)
         try:
-            for offset in intended_offsets(self.share.steps, shift):
+            for offset, phase in intended_offsets(self.share.steps, shift):
                 due = start + offset
                 # behind schedule (sleep(0)): the due requests still start, counted late
                 gevent.sleep(max(0.0, due - time.time()))
-                counts.intended += 1
+                counts.add(due, phase, INTENDED)
                 if pool.full():
-                    counts.dropped += 1
+                    counts.add(due, phase, DROPPED)
                     continue
-                pool.spawn(self._one, due, counts)
+                pool.spawn(self._one, due, phase, counts)
             # the plan is over: what is in flight finishes; Locust stops this user (a task
             # that returned would be run again, and schedule the whole plan once more)
             while True:
                 gevent.sleep(WRITE_EVERY)
         finally:
             writer.kill(block=False)
-            in_flight = len(pool)
             pool.kill(block=False)
-            counts.flush(in_flight)
+            counts.flush()
 
-    def _write_loop(self, counts: _Counts, pool: Pool) -> None:
+    def _load_start(self) -> float:
+        """The run's load start: this user starts before it (``prestart``) and waits."""
+        path = self.run_dir / LOAD_START_FILE
+        deadline = time.monotonic() + LOAD_START_TIMEOUT
+        while (start := read_load_start(path)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {path} after {LOAD_START_TIMEOUT:g} s")
+            gevent.sleep(POLL)
+        return start
+
+    def _write_loop(self, counts: _Counts) -> None:
         while True:
             gevent.sleep(WRITE_EVERY)
             try:
-                counts.flush(len(pool))
+                counts.flush()
             except OSError:
                 log.exception("writing %s failed", ARRIVALS_FILE)
