@@ -20,7 +20,7 @@ class EventKind(StrEnum):
     # a tool (toxiproxy, locust) exited or stopped answering mid-run: tool, what, since (the
     # run time of its last sign of life: the analysis judges the target only before it)
     TOOL_FAILED = "tool_failed"
-    PHASE_START = "phase_start"  # phase, index, users, planned_s
+    PHASE_START = "phase_start"  # phase, index, users, planned_s[, arrival_rate: steps/s]
     PHASE_END = "phase_end"  # phase, index
     FAULT_ADDED = "fault_added"  # phase, proxy, type, stream, toxicity, attributes, toxic | target
     FAULT_REMOVED = "fault_removed"  # phase, proxy, type, toxic | target
