@@ -15,6 +15,8 @@ class EventKind(StrEnum):
 
     RUN_START = "run_start"  # scenario, variant, backend, run_dir
     RUN_END = "run_end"  # status
+    # the open-file limit at start: before (soft found), soft (now), hard, needed (estimate)
+    FD_LIMIT = "fd_limit"
     INTERRUPTED = "interrupted"  # signal
     ERROR = "error"  # message
     # a tool (toxiproxy, locust) exited or stopped answering mid-run: tool, what, since (the

@@ -41,6 +41,7 @@ from harness.errors import (
     ToolFrozen,
 )
 from harness.events import EventKind
+from harness.limits import needed_fds, raise_open_files
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
@@ -226,6 +227,7 @@ class Run:
             self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
             self.progress.log(f"run folder: {self.run_dir}")
+            self._open_files()
             try:
                 if not self.stop.requested:
                     self._up()
@@ -266,6 +268,16 @@ class Run:
                 with contextlib.suppress(OSError):
                     self._save_manifest()
         return env_error
+
+    def _open_files(self) -> None:
+        """Soft open-file limit up to the hard one, before any child starts (they inherit
+        it); a hard limit below the scenario's estimate is said plainly, even with -q."""
+        limit = raise_open_files(needed_fds(self.scenario))
+        self.events.emit(EventKind.FD_LIMIT, before=limit.before, soft=limit.soft,
+                         hard=limit.hard, needed=limit.needed)
+        self.progress.log(limit.message())
+        if limit.too_low:
+            print(f"harness: {limit.message()}", file=sys.stderr, flush=True)
 
     def _write_failure(self) -> RunFolderWriteError | None:
         """The first failed write of the sampler or the event log, as an error."""
