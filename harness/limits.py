@@ -56,9 +56,28 @@ def needed_fds(scenario: Scenario) -> int:
     return BASE_FDS + PER_CONNECTION * connections
 
 
+def _nr_open() -> int:
+    try:
+        with open("/proc/sys/fs/nr_open", encoding="ascii") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def raise_open_files(needed: int) -> FdLimit:
-    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (children inherit it)."""
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (children inherit it).
+
+    A hard limit below ``needed`` is raised too where the process may (root, with
+    CAP_SYS_RESOURCE; at most ``fs.nr_open``); elsewhere it stands and ``too_low`` says so.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        wanted = min(needed, _nr_open())
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, wanted), wanted))
+            hard = wanted
+        except (ValueError, OSError):
+            pass  # not privileged: the warning says what to do
     target = hard
     if hard == resource.RLIM_INFINITY:  # setrlimit refuses an infinite soft NOFILE
         target = max(soft, 1 << 20)

@@ -154,7 +154,10 @@ class ProcessTree:
                 totals[kind] += reading.values.get(kind, 0.0)
         if states is not None:
             totals.update({k: float(n) for k, n in count_states(inodes, states).items()})
-        return TreeReading(totals, processes, at=now)
+        # stamped when the reading is done: the other sources of this tick reuse it however
+        # long it took (stamped at its start, a reading slower than max_age was taken again
+        # for every source, and a slow tick became three)
+        return TreeReading(totals, processes, at=time.monotonic())
 
 
 _TREES: weakref.WeakValueDictionary[tuple[int, float, bool], ProcessTree] = (

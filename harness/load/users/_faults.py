@@ -73,6 +73,7 @@ class _FaultClient(_Reporting, User):
 
     def on_start(self) -> None:
         self.conns: list[_Conn] = []
+        self.abandoned = 0  # sockets left open as vanished peers: they count toward max_open
         self.next_open = 0.0
 
     def request_line(self) -> bytes:
@@ -113,7 +114,7 @@ class _FaultClient(_Reporting, User):
     def one_round(self) -> None:
         now = time.monotonic()
         max_open = int(option("max_open", self.default_max_open))
-        if now >= self.next_open and len(self.conns) < max_open:
+        if now >= self.next_open and len(self.conns) + self.abandoned < max_open:
             self.next_open = now + float(option("every", self.default_every))
             sock = self.connect()
             if sock is not None:
@@ -154,6 +155,7 @@ class StalledClient(_FaultClient):
 
     def opened(self, sock: socket.socket) -> None:
         abandon(sock)  # held (never read, never closed) until the run ends
+        self.abandoned += 1
 
 
 class SlowlorisClient(_FaultClient):
