@@ -125,10 +125,12 @@ def main() -> int:
             # two trees of the same target (sources share one per pid, read once a tick)
             kinds = ("fds", "rss", "threads", "conns", "close_wait")
             basic, full = ProcessTree(wrapper.pid), ProcessTree(wrapper.pid)
+            text = ProcessTree(wrapper.pid, sock_diag=False)
             for kind in kinds[:3]:
                 basic.want(kind)
             for kind in kinds:
                 full.want(kind)
+                text.want(kind)
             tick = itertools.count()  # a new reader each time: a fresh reading, as a new tick
 
             def totals(tree: ProcessTree) -> list[float]:
@@ -143,7 +145,8 @@ def main() -> int:
             variants: dict[str, Callable[[], object]] = {
                 "single-PID /proc (before)": lambda: single_pid_before(busiest),
                 "tree: fds, rss, threads": lambda: totals(basic),
-                "tree: all five (+conns, close_wait)": lambda: totals(full),
+                "tree: all five, TCP states from /proc text": lambda: totals(text),
+                "tree: all five, TCP states by sock_diag": lambda: totals(full),
                 "TCP states: /proc/<pid>/net/tcp{,6} text": lambda: len(
                     read_proc_tcp_states(wrapper.pid)),
                 "TCP states: sock_diag netlink": lambda: len(diag_tcp_states()),

@@ -110,10 +110,10 @@ def diag_tcp_states(codes: frozenset[int] = _TRACKED_CODES) -> dict[int, int]:
     return out
 
 
-def read_tcp_states(pid: int) -> dict[int, int]:
+def read_tcp_states(pid: int, *, sock_diag: bool = True) -> dict[int, int]:
     """``{inode: state}`` of the tracked TCP sockets (IPv4 and IPv6) in ``pid``'s namespace:
     by sock_diag when it is ours, else (or when that fails) from its /proc tables."""
-    if _same_netns(pid):
+    if sock_diag and _same_netns(pid):
         try:
             return diag_tcp_states()
         except OSError:
