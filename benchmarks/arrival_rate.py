@@ -91,8 +91,9 @@ def main() -> int:
         start, end = edges.get(("phase_start", name)), edges.get(("phase_end", name))
         done = float("nan")
         if start is not None and end is not None:
-            # completions in the phase's windows (a request due at its end may land just after)
-            inside = (table.t >= start - 0.5) & (table.t < end + 0.5)
+            # completions in the phase's 1 s windows: those starting within half a second of
+            # its span, so each of its seconds counts once (edges are not window-aligned)
+            inside = (table.t >= start - 0.5) & (table.t < end - 0.5)
             done = float(np.nansum(table.requests[inside]))
         p99 = checks.get(f"p99_ms[{name}]", {}).get("observed")
         started = counts.get("started", 0)

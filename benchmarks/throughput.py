@@ -8,7 +8,8 @@ The user is the bundled ``HttpApiUser`` with no wait (``load.options.wait: [0, 0
 each worker count N, side by side in one run:
 
 - ``bare``: ``locust --headless --processes N`` (Locust's own master + N workers) straight at
-  nginx with just the user class: no harness plugin, no proxy. Requests from ``--json``.
+  nginx with just the user class: no harness plugin, no proxy. Requests from ``--json``, over
+  the span from its first to its last request.
 - ``direct``: ``harness run`` with ``workers: N`` and ``load.host`` the nginx URL: the HDR
   plugin, the phase shape, the 1 s sampler (nginx's tree, toxiproxy, Locust, the harness).
   Requests from the run folder's ``latency.csv``.
@@ -53,9 +54,11 @@ phases: [{{name: steady, duration: {duration}s}}]
 """
 
 
-def _totals(text: str) -> list[int]:
-    """Request totals of every JSON stats array in ``text`` (with --processes the workers
-    print theirs too, empty; the master's holds the run's)."""
+def _rates(text: str) -> list[float]:
+    """Requests/s of every JSON stats array in ``text``: requests over the span from the
+    first to the last request (``start_time`` .. ``last_request_timestamp``), so the
+    workers' start-up under ``--processes`` does not count as load time. The workers print
+    their own (empty) arrays too; the master's holds the run's."""
     decoder, found, i = json.JSONDecoder(), [], 0
     while (i := text.find("[", i)) != -1:
         try:
@@ -63,8 +66,12 @@ def _totals(text: str) -> list[int]:
         except ValueError:
             i += 1
             continue
-        if isinstance(value, list):
-            found.append(sum(int(e.get("num_requests", 0)) for e in value if isinstance(e, dict)))
+        entries = [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+        requests = sum(int(e.get("num_requests", 0)) for e in entries)
+        if requests:
+            first = min(float(e["start_time"]) for e in entries)
+            last = max(float(e["last_request_timestamp"]) for e in entries)
+            found.append(requests / max(last - first, 1e-3))
         i = end
     return found
 
@@ -86,7 +93,7 @@ def bare(tmp: Path, users: int, duration: int, workers: int) -> float:
         )
         if out.returncode != 0:
             raise RuntimeError(f"bare locust failed ({out.returncode}):\n{out.stderr[-2000:]}")
-        return max(_totals(out.stdout), default=0) / duration
+        return max(_rates(out.stdout), default=0.0)
     finally:
         nginx.stop(grace=3.0)
 
