@@ -7,7 +7,6 @@ single-process Python sample caps everything at ~1,600 req/s).
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import urllib.request
@@ -18,43 +17,20 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from harness.testing import ManagedProcess, free_port, wait_until  # noqa: E402
-
-CONF = """\
-{user}daemon off;
-master_process on;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 65536; }}
-worker_rlimit_nofile 65536;
-http {{
-    access_log off;
-    client_body_temp_path {folder}/tmp/body;
-    proxy_temp_path {folder}/tmp/proxy;
-    fastcgi_temp_path {folder}/tmp/fastcgi;
-    uwsgi_temp_path {folder}/tmp/uwsgi;
-    scgi_temp_path {folder}/tmp/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 600s;
-    client_header_timeout 3600s;
-    server {{
-        listen 127.0.0.1:{port} backlog=16384;
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
+from tests.integration import third_party  # noqa: E402
 
 
 def nginx_argv(folder: Path, port: int) -> list[str]:
-    """Write an nginx config for ``port`` into ``folder``; the command that runs it."""
-    exe = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(exe).exists():
+    """Write an nginx config for ``port`` into ``folder``; the command that runs it: one
+    worker answering ``ok`` to everything, keep-alive without limits, and a 1 h header
+    timeout (stalled clients are held)."""
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         raise RuntimeError("nginx not found: run scripts/third-party-servers.sh (Debian's nginx)")
-    (folder / "tmp").mkdir(parents=True, exist_ok=True)
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (folder / "nginx.conf").write_text(CONF.format(user=user, folder=folder, port=port))
-    return [exe, "-p", str(folder), "-c", str(folder / "nginx.conf"),
-            "-e", str(folder / "error.log")]
+    return third_party.nginx_argv(
+        folder, port, client_header_timeout="3600s", keepalive_timeout="600s",
+        worker_connections=65536,
+        http_extra="keepalive_requests 10000000;",
+        location='location / { return 200 "ok\\n"; }')
 
 
 def answers(url: str) -> bool:

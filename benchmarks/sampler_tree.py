@@ -124,8 +124,9 @@ def main() -> int:
                 clients.append(socket.create_connection(("127.0.0.1", port)))
             # two trees of the same target (sources share one per pid, read once a tick)
             kinds = ("fds", "rss", "threads", "conns", "close_wait")
-            basic, full = ProcessTree(wrapper.pid), ProcessTree(wrapper.pid)
-            text = ProcessTree(wrapper.pid, sock_diag=False)
+            # max_age 0: every call a fresh reading (no reuse across the interleaved variants)
+            basic, full = ProcessTree(wrapper.pid, max_age=0), ProcessTree(wrapper.pid, max_age=0)
+            text = ProcessTree(wrapper.pid, max_age=0, sock_diag=False)
             for kind in kinds[:3]:
                 basic.want(kind)
             for kind in kinds:
