@@ -101,14 +101,14 @@ class OpenHttpUser(FastHttpUser):
         self.t0 = float(os.environ.get(T0_ENV, "0") or 0)
         self.path = str(option("path", "/api/item/1"))
         self.method = str(option("method", "GET")).upper()
-        self.name = str(option("name", "api"))
+        self.request_name = str(option("name", "api"))
 
     def wait_time(self) -> float:
         return 0.0
 
     def arrive(self, intended: float) -> None:
         """One request, due at ``intended`` (epoch s); its latency runs from then."""
-        with self.client.request(self.method, self.path, name=self.name,
+        with self.client.request(self.method, self.path, name=self.request_name,
                                  catch_response=True) as response:
             report_from(response, intended)
 
