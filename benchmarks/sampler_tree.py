@@ -8,7 +8,9 @@ Measured side by side in one run, interleaved tick by tick:
   of one ``/proc/<pid>/fd``, ``statm``, ``status``) of the process holding most sockets;
 - ``tree: fds, rss, threads``: ``proc:fds``, ``proc:rss``, ``proc:threads`` of the tree;
 - ``tree: all five``: the same plus ``proc:conns`` and ``proc:close_wait`` (fd links matched
-  against ``/proc/<pid>/net/tcp{,6}``): the default set of a ``command:`` target;
+  against the namespace's TCP states: by sock_diag netlink since issue 14, before that the
+  ``/proc/<pid>/net/tcp{,6}`` text): the default set of a ``command:`` target;
+- ``TCP states``: the two ways of reading the states alone, side by side;
 - ``psutil.net_connections``: the alternative for the connection counts (one system-wide
   call, filtered by the tree's pids) and ``Process.net_connections`` per process of the tree.
 
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.metrics import ProcessTree
+from harness.metrics import ProcessTree, diag_tcp_states, read_proc_tcp_states
 
 SERVER = r'''
 import os, resource, socket, sys, time
@@ -122,11 +124,14 @@ def main() -> int:
                 clients.append(socket.create_connection(("127.0.0.1", port)))
             # two trees of the same target (sources share one per pid, read once a tick)
             kinds = ("fds", "rss", "threads", "conns", "close_wait")
-            basic, full = ProcessTree(wrapper.pid), ProcessTree(wrapper.pid)
+            # max_age 0: every call a fresh reading (no reuse across the interleaved variants)
+            basic, full = ProcessTree(wrapper.pid, max_age=0), ProcessTree(wrapper.pid, max_age=0)
+            text = ProcessTree(wrapper.pid, max_age=0, sock_diag=False)
             for kind in kinds[:3]:
                 basic.want(kind)
             for kind in kinds:
                 full.want(kind)
+                text.want(kind)
             tick = itertools.count()  # a new reader each time: a fresh reading, as a new tick
 
             def totals(tree: ProcessTree) -> list[float]:
@@ -141,7 +146,11 @@ def main() -> int:
             variants: dict[str, Callable[[], object]] = {
                 "single-PID /proc (before)": lambda: single_pid_before(busiest),
                 "tree: fds, rss, threads": lambda: totals(basic),
-                "tree: all five (+conns, close_wait)": lambda: totals(full),
+                "tree: all five, TCP states from /proc text": lambda: totals(text),
+                "tree: all five, TCP states by sock_diag": lambda: totals(full),
+                "TCP states: /proc/<pid>/net/tcp{,6} text": lambda: len(
+                    read_proc_tcp_states(wrapper.pid)),
+                "TCP states: sock_diag netlink": lambda: len(diag_tcp_states()),
             }
             if not args.no_psutil_alternatives:
                 variants["conns via psutil.net_connections"] = lambda: psutil_system_wide(

@@ -15,12 +15,14 @@ class EventKind(StrEnum):
 
     RUN_START = "run_start"  # scenario, variant, backend, run_dir
     RUN_END = "run_end"  # status
+    # the open-file limit at start: before (soft found), soft (now), hard, needed (estimate)
+    FD_LIMIT = "fd_limit"
     INTERRUPTED = "interrupted"  # signal
     ERROR = "error"  # message
     # a tool (toxiproxy, locust) exited or stopped answering mid-run: tool, what, since (the
     # run time of its last sign of life: the analysis judges the target only before it)
     TOOL_FAILED = "tool_failed"
-    PHASE_START = "phase_start"  # phase, index, users, planned_s
+    PHASE_START = "phase_start"  # phase, index, users, planned_s[, arrival_rate: steps/s]
     PHASE_END = "phase_end"  # phase, index
     # phase, proxy, type, stream, toxicity, attributes, toxic | target; a network fault:
     # proxy "netns:<target>", target, stream (its direction: in/out/both), attributes, toxic

@@ -41,6 +41,7 @@ from harness.errors import (
     ToolFrozen,
 )
 from harness.events import EventKind
+from harness.limits import needed_fds, raise_open_files
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
@@ -231,6 +232,7 @@ class Run:
             self.events.emit(EventKind.RUN_START, scenario=self.scenario.name, variant=self.scenario.variant,
                              backend=self.options.backend, run_dir=str(self.run_dir))
             self.progress.log(f"run folder: {self.run_dir}")
+            self._open_files()
             try:
                 if not self.stop.requested:
                     self._up()
@@ -271,6 +273,16 @@ class Run:
                 with contextlib.suppress(OSError):
                     self._save_manifest()
         return env_error
+
+    def _open_files(self) -> None:
+        """Soft open-file limit up to the hard one, before any child starts (they inherit
+        it); a hard limit below the scenario's estimate is said plainly, even with -q."""
+        limit = raise_open_files(needed_fds(self.scenario))
+        self.events.emit(EventKind.FD_LIMIT, before=limit.before, soft=limit.soft,
+                         hard=limit.hard, needed=limit.needed)
+        self.progress.log(limit.message())
+        if limit.too_low:
+            print(f"harness: {limit.message()}", file=sys.stderr, flush=True)
 
     def _write_failure(self) -> RunFolderWriteError | None:
         """The first failed write of the sampler or the event log, as an error."""
@@ -338,14 +350,17 @@ class Run:
                                  frozen_after=self.options.tool_timeout)
         phases = self.scenario.phase_starts()
         last_busy = max((i for i, (p, _, _) in enumerate(phases)
-                         if p.any_faults or (p.users if p.users is not None else 1)), default=0)
+                         if p.any_faults or self.scenario.users_in(p)), default=0)
         tail = LatencyTail(self.run_dir / "latency.csv")
         for index, (phase, _start, end) in enumerate(phases):
-            users = phase.users if phase.users is not None else self.scenario.load.users
+            users = self.scenario.users_in(phase)
+            steps = self.scenario.arrival_steps(phase)
+            level = f"{'/'.join(f'{r:g}' for r in steps)} requests/s" if steps else f"{users} users"
             self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
-                             planned_s=phase.duration)
+                             planned_s=phase.duration,
+                             **({"arrival_rate": steps} if steps else {}))
             labels = [f.label for f in phase.faults] + [f.label for f in phase.network_faults]
-            self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {users} users"
+            self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {level}"
                               + (f", faults: {', '.join(labels)}" if labels else ""))
             applied: list[AppliedFault] = []
             try:

@@ -29,7 +29,7 @@ class Verdict(StrEnum):
 
 
 CheckKind = Literal["growth", "recovery", "level", "latency", "error_ratio", "rate", "run",
-                    "error"]
+                    "error", "delivery"]
 Category = Literal["target", "tool", "run"]
 
 
@@ -130,8 +130,12 @@ def overall_verdict(checks: list[Check]) -> Verdict:
     (ERROR or INCONCLUSIVE); else PASS. A failed check wins over an undecided one.
 
     Checks of category ``tool`` (toxiproxy-server, Locust: the control series) are
-    reported as tool problems and never fail the target's verdict.
+    reported as tool problems and never fail the target's verdict. One tool check decides
+    the run: a failed ``delivery`` (the open model's load was not delivered) makes it ERROR,
+    since nothing measured under that load can be trusted (:func:`load_not_delivered`).
     """
+    if load_not_delivered(checks):
+        return Verdict.ERROR
     judged = [c for c in checks if c.category != "tool"]
     if any(c.failed for c in judged):
         return Verdict.FAIL
@@ -140,14 +144,20 @@ def overall_verdict(checks: list[Check]) -> Verdict:
     return Verdict.PASS
 
 
+def load_not_delivered(checks: list[Check]) -> bool:
+    """A ``delivery`` check failed: the load generator could not start the requests on time."""
+    return any(c.kind == "delivery" and c.failed for c in checks)
+
+
 def exit_code_for(summary: Summary) -> int:
     """The one place the run outcome becomes an exit code (0/1/3/4; 2 is raised earlier).
 
-    3 when the environment or a tool failed (the data cannot be trusted); else 1 when a
+    3 when the environment or a tool failed (the data cannot be trusted; also when the
+    open model's load was not delivered, :func:`load_not_delivered`); else 1 when a
     check failed (a failed check wins over inconclusive); else 4 when a check could not be
     judged or the run was cut short (interrupted, or the harness killed); else 0.
     """
-    if summary.status == "error":
+    if summary.status == "error" or load_not_delivered(summary.checks):
         return EXIT_ENVIRONMENT
     judged = [c for c in summary.checks if c.category != "tool"]
     if any(c.failed for c in judged):

@@ -11,6 +11,7 @@ from functools import partial
 
 from harness.analysis._common import TargetRef, control_targets, targets_for
 from harness.analysis._completion import alive_checks, completed_check
+from harness.analysis._delivery import delivery_checks
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
 from harness.analysis._names import name_checks
@@ -127,6 +128,9 @@ def analyze(run: RunRecord, scenario: Scenario) -> list[Check]:
     # on by default: a collapsed request rate is never a PASS (docs/thresholds.md)
     checks += _guard(RATE_KEY, RATE_KEY, None,
                      lambda: rate_checks(run, scenario, sp, scenario.thresholds.get(RATE_KEY)))
+    # open model: requests not started on time make the run a tool failure, never a PASS
+    checks += _guard("load.delivery", "late_starts", None,
+                     lambda: delivery_checks(run, scenario, sp))
     for key, th in scenario.thresholds.items():
         if key == RATE_KEY:
             continue

@@ -29,8 +29,9 @@ class Span:
 
 
 def effective_users(scenario: Scenario, phase: Phase) -> int:
-    """Users during a phase (``None`` means the scenario's ``load.users``)."""
-    return scenario.load.users if phase.users is None else phase.users
+    """Users during a phase (``None`` means the scenario's ``load.users``); in the open
+    model, the phase's mean arrival rate rounded up (``Scenario.users_in``)."""
+    return scenario.users_in(phase)
 
 
 def recovery_phase_names(scenario: Scenario) -> list[str]:

@@ -144,7 +144,7 @@ def _rate(scenario: Scenario) -> list[Planned]:
     if not names:
         return []
     index = next((i for i, p in enumerate(scenario.phases) if not p.any_faults
-                  and (scenario.load.users if p.users is None else p.users) > 0), None)
+                  and scenario.users_in(p) > 0), None)
     if index is None:
         return []
     phase = scenario.phases[index]

@@ -48,6 +48,8 @@ RAMP_PAD = 1.0  # seconds left out after the users reached their level
 def _ramp(scenario: Scenario, index: int) -> float:
     """Seconds at the start of phase ``index`` while its users ramp to their level."""
     phase = scenario.phases[index]
+    if scenario.open_model:  # arrivals start at their rate at once: no users to ramp
+        return RAMP_PAD
     before = effective_users(scenario, scenario.phases[index - 1]) if index else 0
     rate = phase.spawn_rate if phase.spawn_rate is not None else scenario.load.spawn_rate
     return abs(effective_users(scenario, phase) - before) / rate + RAMP_PAD

@@ -12,6 +12,18 @@ For user classes (your own locustfile, or the bundled ones in ``harness.load.use
         ...                         # (fire its request event inside the block)
 """
 
+from harness.load._arrival import (
+    ARRIVAL_ENV,
+    ARRIVALS_COLUMNS,
+    ARRIVALS_FILE,
+    ArrivalPlan,
+    Step,
+    arrival_plan,
+    decode_arrival,
+    encode_arrival,
+    intended_offsets,
+    requested,
+)
 from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight
 from harness.load._options import option
 from harness.load._plan import (
@@ -43,6 +55,9 @@ from harness.load._windows import (
 )
 
 __all__ = [
+    "ARRIVALS_COLUMNS",
+    "ARRIVALS_FILE",
+    "ARRIVAL_ENV",
     "HIGHEST_US",
     "LOWEST_US",
     "NAME_CAP",
@@ -51,6 +66,7 @@ __all__ = [
     "STUCK_FACTOR",
     "STUCK_FLOOR_S",
     "Accumulator",
+    "ArrivalPlan",
     "InFlight",
     "InPhase",
     "LatencyFiles",
@@ -59,18 +75,24 @@ __all__ = [
     "Merger",
     "NameCap",
     "PlanPhase",
+    "Step",
     "Wait",
     "Window",
+    "arrival_plan",
     "decide",
+    "decode_arrival",
     "decode_plan",
     "decode_windows",
+    "encode_arrival",
     "encode_plan",
     "encode_windows",
     "in_flight",
+    "intended_offsets",
     "new_histogram",
     "option",
     "phase_at",
     "plan_from_scenario",
+    "requested",
     "to_micros",
     "write_locustfile",
 ]

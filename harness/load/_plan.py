@@ -31,11 +31,22 @@ class PlanPhase:
     duration: float
     users: int
     spawn_rate: float
+    # open model: the phase's users (schedulers) start before load start and wait for it,
+    # so the first arrivals are not late by the spawn time
+    prestart: bool = False
 
 
 def plan_from_scenario(scenario: Scenario) -> list[PlanPhase]:
-    """Phases with ``users``/``spawn_rate`` left out taken from ``scenario.load``."""
+    """Phases with ``users``/``spawn_rate`` left out taken from ``scenario.load``.
+
+    Open model (``arrival_rate``): one scheduler user per Locust process in every phase
+    (the rate itself travels in ``HARNESS_ARRIVAL``, see ``_arrival.py``).
+    """
     load = scenario.load
+    if scenario.open_model:
+        schedulers = max(load.workers, 1)
+        return [PlanPhase(p.name, float(p.duration), schedulers, float(schedulers), True)
+                for p in scenario.phases]
     return [
         PlanPhase(
             name=p.name,
@@ -56,7 +67,8 @@ def decode_plan(text: str) -> list[PlanPhase]:
     try:
         raw = json.loads(text)
         plan = [
-            PlanPhase(str(p["name"]), float(p["duration"]), int(p["users"]), float(p["spawn_rate"]))
+            PlanPhase(str(p["name"]), float(p["duration"]), int(p["users"]), float(p["spawn_rate"]),
+                      bool(p.get("prestart", False)))
             for p in raw
         ]
     except (ValueError, KeyError, TypeError) as exc:
@@ -75,9 +87,10 @@ def plan_from_env() -> list[PlanPhase]:
 
 @dataclass(frozen=True)
 class Wait:
-    """Load has not begun yet: hold zero users."""
+    """Load has not begun yet: hold zero users (``users`` schedulers in the open model)."""
 
     spawn_rate: float
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,5 +137,5 @@ def decide(
     if load_start is None or now < load_start:
         if load_start is None and now - waiting_since > wait_limit:
             return None
-        return Wait(plan[0].spawn_rate)
+        return Wait(plan[0].spawn_rate, plan[0].users if plan[0].prestart else 0)
     return phase_at(plan, now - load_start)

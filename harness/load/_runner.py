@@ -17,6 +17,7 @@ from types import TracebackType
 from harness._ports import LOOPBACK, free_port
 from harness._process import ManagedProcess
 from harness.errors import EnvironmentFailure, ScenarioError
+from harness.load._arrival import ARRIVAL_ENV, arrival_plan, encode_arrival
 from harness.load._options import OPTIONS_ENV
 from harness.load._plan import (
     HEARTBEAT_FILE,
@@ -132,6 +133,9 @@ class LocustRun:
         env[RUN_DIR_ENV] = str(self.run_dir.resolve())
         env[T0_ENV] = repr(self.t0)
         env[OPTIONS_ENV] = json.dumps(self.scenario.load.options)
+        arrival = arrival_plan(self.scenario)
+        if arrival is not None:
+            env[ARRIVAL_ENV] = encode_arrival(arrival)
         env.update(self.extra_env)
         return env
 

@@ -101,7 +101,7 @@ class PhaseShape(LoadTestShape):
             self._end()
             return None
         if isinstance(decision, Wait):
-            return (0, decision.spawn_rate)
+            return (decision.users, decision.spawn_rate)
         if isinstance(decision, InPhase):
             if decision.phase.name != self.current:
                 self.current = decision.phase.name

@@ -1,6 +1,11 @@
 """Sampling: metric sources per target and the 1 Hz sampler."""
 
-from harness.metrics._tcp import count_states, parse_tcp_table
+from harness.metrics._tcp import (
+    count_states,
+    diag_tcp_states,
+    parse_tcp_table,
+    read_proc_tcp_states,
+)
 from harness.metrics._tree import ProcessTree
 from harness.metrics.sampler import Sampler
 from harness.metrics.sources import ProcSource, evidence_source, make_source
@@ -10,7 +15,9 @@ __all__ = [
     "ProcessTree",
     "Sampler",
     "count_states",
+    "diag_tcp_states",
     "evidence_source",
     "make_source",
     "parse_tcp_table",
+    "read_proc_tcp_states",
 ]

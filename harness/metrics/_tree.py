@@ -80,8 +80,10 @@ def _read_process(proc: psutil.Process, wanted: set[str],
 class ProcessTree:
     """The process ``pid`` (and, with ``descendants``, every process below it)."""
 
-    def __init__(self, pid: int, *, descendants: bool = True, max_age: float = 0.5) -> None:
+    def __init__(self, pid: int, *, descendants: bool = True, max_age: float = 0.5,
+                 sock_diag: bool = True) -> None:
         self.pid = pid
+        self.sock_diag = sock_diag  # False: TCP states from the /proc text tables only
         self.descendants = descendants
         self.max_age = max_age
         self.wanted: set[str] = set()
@@ -137,7 +139,8 @@ class ProcessTree:
         if members is None:
             return None
         wanted = set(self.wanted)
-        states = read_tcp_states(self.pid) if wanted & set(TRACKED) else None
+        states = (read_tcp_states(self.pid, sock_diag=self.sock_diag)
+                  if wanted & set(TRACKED) else None)
         totals = dict.fromkeys(SUMMED, 0.0)
         processes: list[ProcessReading] = []
         inodes: set[int] = set()
@@ -154,7 +157,10 @@ class ProcessTree:
                 totals[kind] += reading.values.get(kind, 0.0)
         if states is not None:
             totals.update({k: float(n) for k, n in count_states(inodes, states).items()})
-        return TreeReading(totals, processes, at=now)
+        # stamped when the reading is done: the other sources of this tick reuse it however
+        # long it took (stamped at its start, a reading slower than max_age was taken again
+        # for every source, and a slow tick became three)
+        return TreeReading(totals, processes, at=time.monotonic())
 
 
 _TREES: weakref.WeakValueDictionary[tuple[int, float, bool], ProcessTree] = (

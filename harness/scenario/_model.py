@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +28,33 @@ MIN_SAMPLE_INTERVAL = 0.1
 MAX_SAMPLE_INTERVAL = 3600.0
 # More Locust users than this is a typo: 64 workers could not run them.
 MAX_USERS = 100_000
+# Requests/s: more than this is a typo (a 2-core machine sustains ~10,000 with no wait).
+MAX_ARRIVAL_RATE = 1_000_000.0
+# Open model: the bundled user classes that schedule requests at an arrival rate.
+OPEN_USERS = ("OpenHttpUser",)
+# An arrival rate: one rate for the whole phase, or steps of equal length ([50, 100, 150]).
+ArrivalRate = Annotated[
+    float | list[Annotated[float, Field(ge=0, le=MAX_ARRIVAL_RATE)]],
+    Field(description="requests/s: a number, or a list of equal-length steps"),
+]
+
+
+def arrival_steps(rate: float | list[float] | None) -> list[float]:
+    """A phase's arrival rate as its list of steps ([] when none is set)."""
+    if rate is None:
+        return []
+    return [float(r) for r in rate] if isinstance(rate, list) else [float(rate)]
+
+
+def _rate_problems(where: str, rate: float | list[float] | None) -> list[str]:
+    if rate is None:
+        return []
+    steps = arrival_steps(rate)
+    if not steps:
+        return [f"{where}: give a rate in requests/s, or a non-empty list of steps"]
+    if any(not 0 <= r <= MAX_ARRIVAL_RATE for r in steps):
+        return [f"{where}: each rate must be between 0 and {MAX_ARRIVAL_RATE:g} requests/s"]
+    return []
 # What a ``command:`` target with no ``metrics:`` is sampled for (local backend): its whole
 # process tree, so a master holding none of the connections cannot pass for a quiet service.
 DEFAULT_COMMAND_METRICS = {
@@ -204,6 +232,26 @@ class Load(_Strict):
     host: str | None = Field(None, description="proxy name (default: the first proxy) or a URL")
     workers: int = Field(0, ge=0, le=64, description="0: one process; N: master + N workers")
     options: dict[str, Any] = Field(default_factory=dict, description="passed to the users")
+    # open model (docs/scenarios: load.arrival_rate): requests start on a schedule
+    arrival_rate: ArrivalRate | None = Field(
+        None, description="open model: requests/s for phases that give none")
+    max_in_flight: int = Field(
+        1000, ge=1, le=MAX_USERS,
+        description="open model: requests in flight at most (split across workers); an "
+                    "arrival that finds them all busy is dropped and counted")
+    late_tolerance: Duration = Field(
+        0.1, gt=0, le=10.0,
+        description="open model: a request starting later than this after its intended "
+                    "time is counted late")
+    max_late_ratio: float = Field(
+        0.01, ge=0, le=1,
+        description="open model: late + dropped arrivals above this fraction of the "
+                    "scheduled ones: the load was not delivered (tool failure, exit 3)")
+
+    @property
+    def open_model(self) -> bool:
+        """True when the scenario sets an arrival rate (here or on a phase)."""
+        return self.arrival_rate is not None
 
     @property
     def user_classes(self) -> list[str] | None:
@@ -248,6 +296,8 @@ class Phase(_Strict):
     duration: Duration
     users: int | None = Field(None, ge=0, le=MAX_USERS)
     spawn_rate: float | None = Field(None, gt=0, le=MAX_USERS)
+    arrival_rate: ArrivalRate | None = Field(
+        None, description="open model: requests/s in this phase (default load.arrival_rate)")
     faults: list[Fault] = Field(default_factory=list)
     container_faults: list[ContainerFault] = Field(
         default_factory=list, description="kill/pause a target's container (compose backend)"
@@ -270,6 +320,18 @@ class Phase(_Strict):
         if value <= 0:
             raise ValueError("must be longer than 0s")
         return value
+
+
+def _open_user_problems(load: Load, open_model: bool) -> list[str]:
+    if load.locustfile is not None:
+        return []  # your own class: checked when Locust imports it
+    if open_model and load.user not in OPEN_USERS:
+        return [f"load.user: {load.user!r} runs closed-model (users in a loop); with "
+                f"arrival_rate use {' or '.join(OPEN_USERS)}, or your own subclass of it"]
+    if not open_model and load.user in OPEN_USERS:
+        return [f"load.user: {load.user} needs an arrival rate (load.arrival_rate or "
+                "phases[].arrival_rate, requests/s)"]
+    return []
 
 
 class Scenario(_Strict):
@@ -311,6 +373,27 @@ class Scenario(_Strict):
             t += phase.duration
         return out
 
+    @property
+    def open_model(self) -> bool:
+        """Requests start on an arrival-rate schedule (``arrival_rate`` set somewhere)."""
+        return self.load.open_model or any(p.arrival_rate is not None for p in self.phases)
+
+    def arrival_steps(self, phase: Phase) -> list[float]:
+        """Open model: the phase's rate steps (requests/s); [0.0] when it sets none and
+        ``load.arrival_rate`` is unset; [] in the closed model."""
+        if not self.open_model:
+            return []
+        rate = phase.arrival_rate if phase.arrival_rate is not None else self.load.arrival_rate
+        return arrival_steps(rate) or [0.0]
+
+    def users_in(self, phase: Phase) -> int:
+        """The phase's load level: its users (closed model), or its mean arrival rate
+        rounded up (open model), so a phase with 0 is unloaded in both."""
+        if self.open_model:
+            steps = self.arrival_steps(phase)
+            return math.ceil(sum(steps) / len(steps))
+        return self.load.users if phase.users is None else phase.users
+
     def metric_aliases(self) -> set[str]:
         """Every metric alias some target is sampled for (samples' and commands' defaults
         included)."""
@@ -318,6 +401,21 @@ class Scenario(_Strict):
         for target in self.all_targets:
             names |= set(target.sampled_metrics())
         return names
+
+    def _open_model_problems(self) -> list[str]:
+        errors = _rate_problems("load.arrival_rate", self.load.arrival_rate)
+        for i, phase in enumerate(self.phases):
+            errors += _rate_problems(f"phases[{i}].arrival_rate", phase.arrival_rate)
+            if self.open_model:
+                errors += [f"phases[{i}].{field}: the open model (arrival_rate) sets the load "
+                           "in requests/s; users and spawn_rate do not apply"
+                           for field in ("users", "spawn_rate")
+                           if getattr(phase, field) is not None]
+        if self.open_model:
+            errors += [f"load.{field}: the open model (arrival_rate) sets the load in "
+                       "requests/s; users and spawn_rate do not apply"
+                       for field in ("users", "spawn_rate") if field in self.load.model_fields_set]
+        return errors + _open_user_problems(self.load, self.open_model)
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -374,6 +472,7 @@ class Scenario(_Strict):
                         f"phases[{i}].faults[{j}].proxy: no proxy named {fault.proxy!r}"
                         f"{did_you_mean(fault.proxy, proxy_names)}"
                     )
+        errors += self._open_model_problems()
         host = self.load.host
         port = re.match(r"^\w+://[^/]*:(\d+)(/|$)", host or "")
         if port and not 1 <= int(port.group(1)) <= 65535:

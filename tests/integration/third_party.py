@@ -106,9 +106,9 @@ master_process on;
 worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log info;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
-    access_log off;
+    access_log off;{http_extra}
     client_body_temp_path {folder}/tmp/body;
     proxy_temp_path {folder}/tmp/proxy;
     fastcgi_temp_path {folder}/tmp/fastcgi;
@@ -119,7 +119,7 @@ http {{
         root {folder}/www;
         client_header_timeout {client_header_timeout};
         keepalive_timeout {keepalive_timeout};
-        send_timeout {send_timeout};
+        send_timeout {send_timeout};{location}
     }}
 }}
 """
@@ -129,23 +129,38 @@ http {{
 def nginx(folder: Path, client_header_timeout: str = "60s", keepalive_timeout: str = "75s",
           send_timeout: str = "60s") -> Iterator[Server]:
     """nginx (master + one worker) serving ``/index.html`` and a 64 MiB ``/big.bin``."""
-    exe = binary("nginx")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tmp").mkdir(exist_ok=True)
+    port = free_port()
+    argv = nginx_argv(folder, port, client_header_timeout=client_header_timeout,
+                      keepalive_timeout=keepalive_timeout, send_timeout=send_timeout)
     www = folder / "www"
-    www.mkdir(exist_ok=True)
     (www / "index.html").write_text("<p>hello</p>\n")
     with (www / BIG_FILE).open("wb") as fh:
         fh.truncate(BIG_FILE_BYTES)  # sparse: no disk, nginx reads zeros
-    port = free_port()
+    with _running("nginx", argv, port, folder) as server:
+        yield server
+
+
+def nginx_argv(folder: Path, port: int, *, client_header_timeout: str = "60s",
+               keepalive_timeout: str = "75s", send_timeout: str = "60s",
+               worker_connections: int = 4096, http_extra: str = "", location: str = "",
+               ) -> list[str]:
+    """Write ``folder/nginx.conf`` (master + one worker on 127.0.0.1:``port``, files from
+    ``folder/www``) and return the command that runs it in the foreground. ``http_extra``
+    and ``location`` are lines added to the http and server blocks (the benchmarks' fast
+    target: ``return 200``)."""
+    exe = binary("nginx")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tmp").mkdir(exist_ok=True)
+    (folder / "www").mkdir(exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers can then read the temp folder
     (folder / "nginx.conf").write_text(NGINX_CONF.format(
         user=user, folder=folder, port=port, client_header_timeout=client_header_timeout,
-        keepalive_timeout=keepalive_timeout, send_timeout=send_timeout))
-    argv = [exe, "-p", str(folder), "-c", str(folder / "nginx.conf"),
+        keepalive_timeout=keepalive_timeout, send_timeout=send_timeout,
+        worker_connections=worker_connections,
+        http_extra="".join(f"\n    {line}" for line in http_extra.splitlines()),
+        location="".join(f"\n        {line}" for line in location.splitlines())))
+    return [exe, "-p", str(folder), "-c", str(folder / "nginx.conf"),
             "-e", str(folder / "error.log")]
-    with _running("nginx", argv, port, folder) as server:
-        yield server
 
 
 @contextlib.contextmanager

@@ -75,6 +75,10 @@ class _FaultClient(_Reporting, User):
         self.conns: list[_Conn] = []
         self.next_open = 0.0
 
+    def open_count(self, now: float, max_open: int) -> int:
+        """Connections this user holds now (toward ``max_open``)."""
+        return len(self.conns)
+
     def request_line(self) -> bytes:
         host, port = _address(self.host)
         path = str(option("path", "/"))
@@ -113,7 +117,7 @@ class _FaultClient(_Reporting, User):
     def one_round(self) -> None:
         now = time.monotonic()
         max_open = int(option("max_open", self.default_max_open))
-        if now >= self.next_open and len(self.conns) < max_open:
+        if now >= self.next_open and self.open_count(now, max_open) < max_open:
             self.next_open = now + float(option("every", self.default_every))
             sock = self.connect()
             if sock is not None:
@@ -152,8 +156,25 @@ class StalledClient(_FaultClient):
         if payload:
             sock.sendall(payload)
 
+    PRUNE_EVERY = 1.0  # seconds between looks for held sockets the server closed, at the cap
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.held: list[socket.socket] = []  # this user's abandoned sockets, still open
+        self.pruned = 0.0
+
+    def open_count(self, now: float, max_open: int) -> int:
+        # Abandoned sockets count while the server still holds them; one it closed no longer
+        # does (it stays open on our side, a vanished peer's socket, until the run ends).
+        # Looked for only at the cap, once a second: a peek per socket is cheap, not free.
+        if len(self.held) >= max_open and now - self.pruned >= self.PRUNE_EVERY:
+            self.pruned = now
+            self.held = [sock for sock in self.held if not peer_closed(sock)]
+        return len(self.conns) + len(self.held)
+
     def opened(self, sock: socket.socket) -> None:
         abandon(sock)  # held (never read, never closed) until the run ends
+        self.held.append(sock)
 
 
 class SlowlorisClient(_FaultClient):

@@ -21,9 +21,15 @@ _COUNTER = itertools.count()
 
 
 class HttpApiUser(FastHttpUser):
-    """Calls ``load.options.path`` (default ``/api/item/1``) in a loop."""
+    """Calls ``load.options.path`` (default ``/api/item/1``) in a loop.
 
-    wait_time = between(0.01, 0.05)
+    Options: ``path``, ``name`` (``api``), ``wait`` (``[min, max]`` seconds between calls,
+    default ``[0.01, 0.05]``, so at most ~33 requests/s a user; ``[0, 0]`` for no wait).
+    """
+
+    def wait_time(self) -> float:
+        low, high = option("wait", [0.01, 0.05])
+        return random.uniform(float(low), float(high))
 
     @task
     def call(self) -> None:
