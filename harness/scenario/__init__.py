@@ -2,10 +2,12 @@
 
 from harness.scenario._deploy import (
     HOST_PORT,
+    AttachLocust,
     AttachSettings,
     ComposeSettings,
     ContainerFault,
     attach_problems,
+    split_host_port,
 )
 from harness.scenario._faults import FAULT_TYPES, TOXIC_ATTRIBUTES, Fault
 from harness.scenario._model import (
@@ -38,6 +40,7 @@ __all__ = [
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
     "TOXIC_ATTRIBUTES",
+    "AttachLocust",
     "AttachSettings",
     "ComposeSettings",
     "ContainerFault",
@@ -64,4 +67,5 @@ __all__ = [
     "resolve_path",
     "resolve_paths",
     "scenario_from_dict",
+    "split_host_port",
 ]
