@@ -43,8 +43,9 @@ POD_DEADLINE_S = 900  # a reader pod left behind (fetch killed) ends by itself
 READY_TIMEOUT_S = 120.0
 KUBECTL_TIMEOUT_S = 60.0
 
-# Lists the run folders on the claim: name, started_at, status, verdict (python3 is in the
-# harness image, which the reader pod runs).
+# Lists the run folders on the claim: name, started_at, status, verdict, and the nightly
+# stability reports (history-*, kind "history"). python3 is in the harness image, which the
+# reader pod runs.
 LIST_SCRIPT = r"""
 import json, os, sys
 root = sys.argv[1]
@@ -59,6 +60,8 @@ for name in sorted(os.listdir(root)):
             return None
     run = read("run.json")
     if run is None:
+        if name.startswith("history-") and read("stability.json") is not None:
+            out.append({"name": name, "kind": "history", "started_at": None})
         continue
     summary = read("summary.json") or {}
     out.append({"name": name, "started_at": run.get("started_at"), "status": run.get("status"),
@@ -219,24 +222,31 @@ def reader_pod(info: ReleaseInfo, name: str, node: str | None = None) -> dict[st
 
 
 def pick_run(runs: Sequence[dict[str, Any]], name: str | None, claim: str) -> dict[str, Any]:
-    """The run folder to fetch: ``name``, or the newest (``started_at``, then name)."""
+    """The folder to fetch: ``name`` (a run folder or a ``history-*`` stability report), or
+    the newest run folder (``started_at``, then name)."""
     if name is not None:
         if "/" in name or name in ("", ".", ".."):
             raise InputError(f"--run {name!r}: a run folder's name, not a path")
         for run in runs:
             if run.get("name") == name:
                 return dict(run)
-        newest = [str(r.get("name")) for r in _newest_first(runs)[:5]]
+        names = [str(r.get("name")) for r in _newest_first(runs)[:5]]
+        reports = sorted((str(r.get("name")) for r in runs if r.get("kind") == "history"),
+                         reverse=True)[:3]
         raise InputError(f"--run {name!r}: no such run folder on claim {claim!r}"
-                         + (f" (newest: {', '.join(newest)})" if newest else " (it is empty)"))
-    if not runs:
+                         + (f" (newest: {', '.join(names)})" if names else " (no run folder)")
+                         + (f" (stability reports: {', '.join(reports)})" if reports else ""))
+    newest = _newest_first(runs)
+    if not newest:
         raise EnvironmentFailure(f"no run folder on claim {claim!r} yet (has a harness Job "
                                  "run? `kubectl get jobs` shows them)")
-    return dict(_newest_first(runs)[0])
+    return dict(newest[0])
 
 
 def _newest_first(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(runs, key=lambda r: (str(r.get("started_at") or ""), str(r.get("name"))),
+    """Run folders (not stability reports), newest first."""
+    return sorted((r for r in runs if r.get("kind") != "history"),
+                  key=lambda r: (str(r.get("started_at") or ""), str(r.get("name"))),
                   reverse=True)
 
 
@@ -355,6 +365,9 @@ def fetch(release: str | None, namespace: str, *, run: str | None = None,
         chosen = pick_run(runs, run, info.claim)
         name = str(chosen["name"])
         target = out if out is not None else default_out(name, junit_only)
+        history = chosen.get("kind") == "history"
+        if junit_only and history:
+            raise InputError(f"--run {name}: a stability report has no junit.xml")
         if junit_only:
             _copy_junit(kube, pod, name, target)
         else:
@@ -363,7 +376,9 @@ def fetch(release: str | None, namespace: str, *, run: str | None = None,
         kube.run("delete", "pod", pod, "--ignore-not-found", "--wait=false",
                  "--grace-period=1", check=False)
     verdict = str(chosen.get("verdict") or "no verdict yet").upper()
-    if not junit_only:
+    if history:
+        verdict = "stability report"
+    elif not junit_only:
         verdict = check_summary(target)
     return Fetched(run=name, path=target, verdict=verdict, claim=info.claim,
                    release=info.release)

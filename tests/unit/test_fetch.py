@@ -133,6 +133,7 @@ RUNS = [
     {"name": "smoke-20261125T020000Z", "started_at": "2026-11-25T02:00:00+00:00", "verdict": "pass"},
     {"name": "leaky-run-1", "started_at": "2026-11-26T01:00:00+00:00", "verdict": "fail"},
     {"name": "running", "started_at": None, "verdict": None},
+    {"name": "history-20261126T020500Z", "kind": "history", "started_at": None},
 ]
 
 
@@ -140,17 +141,22 @@ def test_newest_run_by_start_time_or_the_named_one():
     """Default: the newest by started_at (not by name); --run picks that folder."""
     assert pick_run(RUNS, None, "c")["name"] == "leaky-run-1"
     assert pick_run(RUNS, "smoke-20261125T020000Z", "c")["verdict"] == "pass"
+    assert pick_run(RUNS, "history-20261126T020500Z", "c")["kind"] == "history"
+    assert pick_run(RUNS[-1:], "history-20261126T020500Z", "c")["name"].startswith("history-")
 
 
 def test_a_missing_or_path_like_run_name_is_refused_naming_the_newest():
     """--run that is not there lists the newest folders; a path is never a run name."""
-    with pytest.raises(InputError, match=r"--run 'nope'.*newest: leaky-run-1, smoke-"):
+    with pytest.raises(InputError, match=r"--run 'nope'.*newest: leaky-run-1, smoke-.*"
+                                         r"stability reports: history-20261126T020500Z"):
         pick_run(RUNS, "nope", "c")
     for bad in ("../etc", "a/b", ".."):
         with pytest.raises(InputError, match="not a path"):
             pick_run(RUNS, bad, "c")
     with pytest.raises(EnvironmentFailure, match="no run folder on claim 'c'"):
         pick_run([], None, "c")
+    with pytest.raises(EnvironmentFailure, match="no run folder"):  # only stability reports
+        pick_run(RUNS[-1:], None, "c")
 
 
 def test_summary_check_reads_the_verdict_and_refuses_a_missing_or_broken_one(tmp_path):
