@@ -28,7 +28,7 @@ include "soak.labels" (list $ "toxiproxy"). part-of is what `harness fetch` look
 helm.sh/chart: {{ include "soak.chart" $ctx }}
 app.kubernetes.io/name: {{ include "soak.name" $ctx }}
 app.kubernetes.io/instance: {{ $ctx.Release.Name }}
-app.kubernetes.io/version: {{ default $ctx.Chart.AppVersion $ctx.Values.image.tag | quote }}
+app.kubernetes.io/version: {{ default $ctx.Chart.AppVersion $ctx.Values.image.tag | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/component: {{ index . 1 }}
 app.kubernetes.io/part-of: soak-harness
 app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
