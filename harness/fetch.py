@@ -42,6 +42,8 @@ MOUNT = "/reports"
 POD_DEADLINE_S = 900  # a reader pod left behind (fetch killed) ends by itself
 READY_TIMEOUT_S = 120.0
 KUBECTL_TIMEOUT_S = 60.0
+NO_KUBECTL = ("kubectl: not found on PATH (harness fetch drives kubectl; install it and point "
+              "it at the cluster: KUBECONFIG or --context)")
 
 # Lists the run folders on the claim: name, started_at, status, verdict, and the nightly
 # stability reports (history-*, kind "history"). python3 is in the harness image, which the
@@ -277,9 +279,7 @@ class Kubectl:
             done = subprocess.run(argv, input=input, capture_output=True, text=True,
                                   timeout=timeout, check=False)
         except FileNotFoundError as exc:
-            raise EnvironmentFailure(
-                f"{self.binary}: not found on PATH (harness fetch drives kubectl; install it "
-                "and point it at the cluster: KUBECONFIG or --context)") from exc
+            raise EnvironmentFailure(NO_KUBECTL) from exc
         except subprocess.TimeoutExpired as exc:
             raise EnvironmentFailure(
                 f"`{' '.join(argv)}` did not answer within {timeout:g}s "
@@ -307,9 +307,7 @@ def current_namespace(context: str | None = None) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S,
                               check=False)
     except FileNotFoundError as exc:
-        raise EnvironmentFailure(
-            "kubectl: not found on PATH (harness fetch drives kubectl; install it and point "
-            "it at the cluster: KUBECONFIG or --context)") from exc
+        raise EnvironmentFailure(NO_KUBECTL) from exc
     except subprocess.TimeoutExpired as exc:
         raise EnvironmentFailure("`kubectl config view` did not answer") from exc
     if done.returncode != 0:
@@ -334,9 +332,7 @@ def fetch(release: str | None, namespace: str, *, run: str | None = None,
           ) -> Fetched:
     """Copy a run folder (or its junit.xml) from the release's reports claim to ``out``."""
     if shutil.which("kubectl") is None:
-        raise EnvironmentFailure(
-            "kubectl: not found on PATH (harness fetch drives kubectl; install it and point "
-            "it at the cluster: KUBECONFIG or --context)")
+        raise EnvironmentFailure(NO_KUBECTL)
     if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) \
             and not junit_only:
         raise InputError(f"--out {out}: exists and is not empty; not overwriting it")
