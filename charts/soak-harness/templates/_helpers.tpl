@@ -171,7 +171,11 @@ containers:
         {{- if $history }}
         harness history /reports || echo "harness history failed" >&2
         {{- end }}
-        echo "soak-harness: run folder $out (exit code $code); copy it out with: harness fetch $RELEASE -n $NAMESPACE --run ${out##*/}"
+        if [ -f "$out/run.json" ]; then
+          echo "soak-harness: run folder $out (exit code $code); copy it out with: harness fetch $RELEASE -n $NAMESPACE --run ${out##*/}"
+        else
+          echo "soak-harness: no run folder written (exit code $code): the lines above say why"
+        fi
         exit $code
       - harness-run
     args:
