@@ -40,9 +40,10 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="${HARNESS_TOOLS_DIR:-$REPO/.tools}"
+# versions: what gets built (binaries are kept per Kubernetes version)
 KUBE_VERSION="${KUBE_VERSION:-v1.32.13}"
 COREDNS_VERSION="v1.12.1"
-PAUSE_IMAGE="registry.k8s.io/pause:3.10"
+PAUSE_IMAGE="registry.k8s.io/pause:3.10"     # the name containerd's CRI expects
 KBIN="$TOOLS/kube/$KUBE_VERSION/bin"
 KIMG="$TOOLS/kube/$KUBE_VERSION/images"
 KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
