@@ -66,8 +66,8 @@ RECOMMENDED = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
 @needs_helm
 def test_chart_pods_are_non_root_with_limits_labels_and_no_token():
     """Every rendered pod (worker pods and the helm test pod too) runs non-root, read-only,
-    no capabilities, with limits, the chart's service account without a token, and the
-    Kubernetes recommended labels; every object has those labels."""
+    no capabilities, with limits, no service account token (the chart's account for the
+    workloads), and the Kubernetes recommended labels; every object has those labels."""
     done = run(HELM, "template", "t", "charts/soak-harness", "--kube-version", "1.31.0",
                "--set", "scenario.content.load.workers=2")
     assert done.returncode == 0, done.stderr
@@ -89,7 +89,9 @@ def test_chart_pods_are_non_root_with_limits_labels_and_no_token():
     for name, meta, pod in pods:
         assert all(key in meta["labels"] for key in RECOMMENDED), name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
-        assert pod["serviceAccountName"] == "t-soak-harness", name
+        # the helm test pod runs as the namespace's default account (dry runs accept it)
+        assert pod.get("serviceAccountName") == (None if name == "t-soak-harness-test"
+                                                 else "t-soak-harness"), name
         assert pod["automountServiceAccountToken"] is False, name
         for container in pod["containers"]:
             ctx = container["securityContext"]

@@ -60,10 +60,16 @@ annotations:
 {{- end -}}
 {{- end }}
 
-{{/* What every pod spec of the chart shares: service account (no token), security
-context, pull secrets, scheduling. */}}
+{{/* What every workload's pod spec shares: the chart's service account, and soak.podBase. */}}
 {{- define "soak.podCommon" -}}
 serviceAccountName: {{ include "soak.serviceAccountName" . }}
+{{ include "soak.podBase" . }}
+{{- end }}
+
+{{/* No service account token, security context, pull secrets, scheduling. The helm test pod
+has only this: it runs as the namespace's default service account, so a server-side dry run
+of the rendered chart (where the chart's own service account does not exist yet) accepts it. */}}
+{{- define "soak.podBase" -}}
 automountServiceAccountToken: false
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
