@@ -361,11 +361,18 @@ make_pki() {
   echo "$NODE_IP" > "$pki/node-ip"
 }
 
+put() {  # put FILE < CONTENT: replace FILE only when the content changed (kube-proxy exits
+         # when its configuration file changes, and the others would read a half-written one)
+  cat > "$1.tmp"
+  if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; else mv "$1.tmp" "$1"; CHANGED+=" ${1##*/}"; fi
+}
+CHANGED=""
+
 write_configs() {
   local pki="$STATE/pki" b64
   b64() { base64 -w0 < "$1"; }
   umask 077
-  cat > "$KUBECONFIG_FILE.tmp" <<YAML
+  put "$KUBECONFIG_FILE" <<YAML
 apiVersion: v1
 kind: Config
 clusters:
@@ -383,10 +390,9 @@ contexts:
   context: {cluster: $NAME, user: soak-admin}
 current-context: $NAME
 YAML
-  mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
   umask 022
   mkdir -p "$STATE/conf" "$STATE/cni/net.d" "$STATE/cni/ipam" "$RUN"
-  cat > "$STATE/conf/containerd.toml" <<TOML
+  put "$STATE/conf/containerd.toml" <<TOML
 version = 2
 root = "$STATE/containerd"
 state = "$RUN/containerd"
@@ -417,7 +423,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
 TOML
-  cat > "$STATE/cni/net.d/10-soak.conflist" <<JSON
+  put "$STATE/cni/net.d/10-soak.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "soak",
@@ -429,7 +435,7 @@ TOML
   ]
 }
 JSON
-  cat > "$STATE/conf/kubelet.yaml" <<YAML
+  put "$STATE/conf/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -458,8 +464,8 @@ evictionHard: {memory.available: 50Mi, nodefs.available: 1%, imagefs.available: 
 registerNode: true
 YAML
   # pods resolve through the cluster DNS only (nothing outside is reachable anyway)
-  printf 'nameserver %s\n' "$DNS_IP" > "$STATE/conf/resolv.conf"
-  cat > "$STATE/conf/kube-proxy.yaml" <<YAML
+  printf 'nameserver %s\n' "$DNS_IP" | put "$STATE/conf/resolv.conf"
+  put "$STATE/conf/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KUBECONFIG_FILE}
@@ -470,10 +476,11 @@ bindAddress: $NODE_IP
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 iptables: {masqueradeAll: true}
+nodePortAddresses: [primary]
 # leave the conntrack sysctls alone (global ones need CAP_SYS_RESOURCE-like rights)
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
-  cat > "$STATE/conf/Corefile" <<COREFILE
+  put "$STATE/conf/Corefile" <<COREFILE
 .:53 {
     errors
     health 127.0.0.1:8181
@@ -664,6 +671,15 @@ up() {
   setup_netns
   make_pki
   write_configs
+  # a running daemon whose configuration changed (a newer script) is restarted with it
+  local pair
+  for pair in containerd.toml:containerd kubelet.yaml:kubelet kube-proxy.yaml:kube-proxy \
+              Corefile:coredns; do
+    if [[ " $CHANGED " == *" ${pair%%:*} "* ]] && pid_of "${pair#*:}" >/dev/null; then
+      say "${pair%%:*} changed: restarting ${pair#*:}"
+      stop_daemon "${pair#*:}"
+    fi
+  done
   make_cgroups
   if [ -n "$cold" ]; then
     # whatever a previous cluster left running is stopped first (a crash, a killed stop)
@@ -787,8 +803,8 @@ check_clean() {
   done
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = "$$" ] && continue
-    local exe; exe="$(readlink "$p/exe" 2>/dev/null)" || continue
-    case "$exe" in "$KBIN"/*) left+=("process: ${p#/proc/} ($exe)"); continue ;; esac
+    # every daemon of this cluster names its state or /run directory in its arguments (the
+    # binaries are shared with other clusters: a binary alone says nothing)
     local cmd; cmd="$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" || continue
     if [[ "$cmd" == *"$STATE/"* || "$cmd" == *"$RUN/"* ]]; then
       left+=("process: ${p#/proc/} (${cmd:0:120})")
@@ -832,8 +848,10 @@ chart_images() {  # the images the chart's default values render
   local helm="${HELM:-$TOOLS/bin/helm}"
   [ -x "$helm" ] || helm="$REPO/.tools/bin/helm"
   [ -x "$helm" ] || die "no helm at $helm (scripts/validate-deploy.sh --install-helm builds it)"
-  "$helm" template soak "$REPO/charts/soak-harness" \
-    | sed -n 's/^ *image: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' | sort -u
+  local out
+  out="$("$helm" template soak "$REPO/charts/soak-harness" --kube-version "$KUBE_VERSION")" \
+    || die "helm template of the chart's default values failed"
+  printf '%s\n' "$out" | sed -n 's/^ *image: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' | sort -u
 }
 
 import_image() {  # import_image SOURCE_DOCKER_REF CLUSTER_REF
@@ -874,8 +892,10 @@ images() {
     go="$(sed -n 's/^HARNESS_GO_IMAGE=//p' "$envfile")"
     tox="$(sed -n 's/^HARNESS_TOXIPROXY_IMAGE=//p' "$envfile")"
   fi
-  local ref
-  for ref in $(chart_images); do
+  local ref refs
+  refs="$(chart_images)" || exit 1
+  [ -n "$refs" ] || die "the chart's default values render no image"
+  for ref in $refs; do
     case "$ref" in
       *toxiproxy*)
         docker image inspect "$tox" >/dev/null 2>&1 \

@@ -22,12 +22,12 @@ Interface (kept stable: the chart tests build on it)
   the test failed, its pods' logs, ``kubectl get all,pvc,configmap`` and the namespace's
   events are added to the failure's report (a section "namespace NAME").
 
-Which cluster: when ``KUBECONFIG`` is set, that one (kind, minikube, a real cluster: nothing
-is brought up or stopped; load the harness image into it yourself and name it with
-``HARNESS_KUBE_IMAGE``). Otherwise the local one: ``make test`` brings it up before pytest
-(``scripts/kube-cluster.sh up`` and ``images``) and stops it afterwards; run by hand, this
-fixture brings up what does not run yet (the cluster, a Docker engine for the images) and
-stops at the end of the session what it started.
+Which cluster: when ``KUBECONFIG`` is set (and is not the local cluster's own), that one
+(kind, minikube, a real cluster: nothing is brought up or stopped; load the harness image
+into it yourself and name it with ``HARNESS_KUBE_IMAGE``). Otherwise the local one:
+``make test`` brings it up before pytest (``scripts/kube-cluster.sh up`` and ``images``) and
+stops it afterwards; run by hand, this fixture brings up what does not run yet (the cluster,
+a Docker engine for the images) and stops at the end of the session what it started.
 
 Every test in this directory runs in one xdist group ("kube", ``--dist loadgroup``): one
 worker, one session fixture, tests one after the other on the one node.
@@ -161,8 +161,10 @@ def kube() -> Iterator[Kube]:
     image = os.environ.get("HARNESS_KUBE_IMAGE") or chart_default_image()
     repo_, _, tag = image.rpartition(":")
     image_args = ("--set", f"image.repository={repo_}", "--set", f"image.tag={tag}")
-    if os.environ.get("KUBECONFIG"):
-        kubeconfig = Path(os.environ["KUBECONFIG"])
+    local_config = Path(_script("kubeconfig").stdout.strip())
+    user_config = os.environ.get("KUBECONFIG")
+    if user_config and Path(user_config).resolve() != local_config.resolve():
+        kubeconfig = Path(user_config)
         kubectl = shutil.which("kubectl")
         env = {**os.environ, "PATH": _tool_path(Path(kubectl) if kubectl else None)}
         if not _answers(env):
@@ -172,7 +174,7 @@ def kube() -> Iterator[Kube]:
         return
     if sys.platform != "linux" or os.geteuid() != 0:
         pytest.skip("the local cluster needs Linux and root (or set KUBECONFIG to a cluster)")
-    kubeconfig = Path(_script("kubeconfig").stdout.strip())
+    kubeconfig = local_config
     version = re.search(r'^KUBE_VERSION="\$\{KUBE_VERSION:-(v[0-9.]+)\}"', SCRIPT.read_text(), re.M)
     assert version, "KUBE_VERSION not found in scripts/kube-cluster.sh"
     kubectl = TOOLS / "kube" / version.group(1) / "bin" / "kubectl"

@@ -8,6 +8,7 @@ behind when stopped is checked where it is stopped: ``make test`` runs
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -24,8 +25,10 @@ VALUES_FILES = sorted((CHART / "ci").glob("*values.yaml"))
 
 
 def _render(kube: Kube, ns: str, *args: str) -> str:
+    """helm template for the cluster's own version (helm's default is not the server's)."""
+    version = json.loads(kube.run("kubectl", "version", "-o", "json").stdout)
     return kube.run("helm", "template", "soak", str(CHART), "--namespace", ns, *kube.image_args,
-                    *args).stdout
+                    "--kube-version", version["serverVersion"]["gitVersion"], *args).stdout
 
 
 @pytest.mark.parametrize("values", [None, *VALUES_FILES],
