@@ -218,6 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--reports-root", type=Path, default=None,
                          help="where the default report folder goes [$HARNESS_REPORTS]")
 
+    fetch = sub.add_parser(
+        "fetch", help="copy a run folder out of the Helm chart's reports volume (kubectl)",
+        description="Copy a run folder (the newest, or --run NAME) from a Helm release's "
+                    "reports claim to this machine, through a short-lived read-only reader "
+                    "pod (the release's image and security contexts; deleted on every exit "
+                    "path), and check that its summary.json parses. Needs kubectl on PATH "
+                    "pointed at the cluster. Exits 0 once copied, whatever the run's verdict.")
+    fetch.add_argument("release", nargs="?", default=None, metavar="RELEASE",
+                       help="the Helm release (default: the only one in the namespace)")
+    fetch.add_argument("-n", "--namespace", default=None,
+                       help="its namespace (default: kubectl's current one)")
+    fetch.add_argument("--context", default=None, help="kubectl context")
+    fetch.add_argument("--run", default=None, metavar="NAME",
+                       help="the run folder's name (default: the newest by start time)")
+    fetch.add_argument("--out", type=Path, default=None,
+                       help="where it goes, new or empty (default ./<run folder name>; "
+                            "with --junit-only ./junit.xml)")
+    fetch.add_argument("--junit-only", action="store_true",
+                       help="copy only the run's junit.xml (checked to be XML)")
+    fetch.add_argument("--timeout", type=_positive, default=120.0,
+                       help="seconds to wait for the reader pod (default 120)")
+
     sub.add_parser("setup", help="find or install toxiproxy-server (and build the Go sample)",
                    description="Find toxiproxy-server ($HARNESS_TOOLS_DIR, PATH) or install "
                                "the pinned version; build the Go sample when Go is found.")
@@ -483,6 +505,21 @@ def cmd_list(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from harness.fetch import current_namespace, fetch
+
+    namespace = args.namespace or current_namespace(args.context)
+    got = fetch(args.release, namespace, run=args.run, out=args.out,
+                junit_only=args.junit_only, context=args.context,
+                ready_timeout=args.timeout, log=_say)
+    what = "junit.xml of " if args.junit_only else ""
+    print(printable(f"fetched {what}{got.run} ({got.verdict}) from claim {got.claim} "
+                    f"(release {got.release}, namespace {namespace}) to {got.path}"))
+    if not args.junit_only:
+        _announce_report(got.path)
+    return EXIT_OK
+
+
 def cmd_setup(_: argparse.Namespace) -> int:
     from harness.tools import build_go_sample, go_version, install_toxiproxy
 
@@ -496,7 +533,8 @@ def cmd_setup(_: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report": cmd_report,
-            "compare": cmd_compare, "history": cmd_history, "setup": cmd_setup}
+            "compare": cmd_compare, "history": cmd_history, "setup": cmd_setup,
+            "fetch": cmd_fetch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 HELM_VERSION=v3.21.4          # builds with Go >= 1.24 (tested with Go 1.26)
 KUBE_VERSION=1.31.0           # the Kubernetes version templates are rendered and validated for
-TOOLS="$ROOT/.tools/bin"
+TOOLS="${HARNESS_TOOLS_DIR:-$ROOT/.tools}/bin"  # shared tools dir when set (as make does)
 HELM="$TOOLS/helm"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 BIN="$(dirname "$PY")"

@@ -28,6 +28,11 @@ master or standalone process appends a ``latency_names_folded`` event to ``event
 when that first happens and again at the end (one short line, appended: atomic beside the
 harness's own writes). Requests recorded as stuck at a phase edge have no name: they count
 in the total window only.
+
+Workers on other machines (``attach.locust``: the chart's worker pods) cannot read the run
+folder: the master tells them when load began (``harness_load_start``), so their phase
+edges fall where the local workers' do. Each worker logs (INFO) how many requests it
+recorded in all when it ships its final windows, so a test can check the merge against it.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ from harness.runfolder import EventLog, write_json_atomic
 
 log = logging.getLogger("harness.load")
 PAYLOAD_KEY = "harness_latency"  # in report_to_master data, and the final custom message
+LOAD_START_KEY = "harness_load_start"  # master -> workers: the epoch load began
 FLUSH_EVERY = 0.2  # seconds between writer passes
 MAX_LAG = 3 * WORKER_REPORT_INTERVAL + 1  # a silent worker stalls the timeline no longer
 FINAL_WAIT = 3.0  # seconds the master waits for the workers' final windows
@@ -112,6 +118,9 @@ class LatencyPlugin:
         self.events: EventLog | None = None
         self._fold_said = False
         self.edges_done = 0  # phase edges whose stuck requests are recorded
+        self.recorded = 0  # requests recorded by this process in all (failed ones too)
+        self.recorded_failed = 0
+        self._load_start: float | None = None  # from the master (workers elsewhere)
         self._edges: list[float] | None = None  # epoch of each phase end, once load began
         self._plan_ends = _plan_ends()
         if self.role != "master":
@@ -129,6 +138,7 @@ class LatencyPlugin:
         if self.role != "master":
             _listen(ev.request, self.on_request)
         if self.role == "worker":
+            self.runner.register_message(LOAD_START_KEY, self.on_load_start)
             _listen(ev.report_to_master, self.on_report_to_master)
             _listen(ev.test_stop, lambda **_: self.send_final())
             _listen(ev.quitting, lambda **_: self.drain())
@@ -136,6 +146,7 @@ class LatencyPlugin:
         if self.role == "master":
             _listen(ev.worker_report, self.on_worker_report)
             self.runner.register_message(PAYLOAD_KEY, self.on_final_message)
+            gevent.spawn(self._announce_load_start)
         _listen(ev.test_start, lambda **_: self.mark_ready())
         _listen(ev.quitting, lambda **_: self.drain())
         PhaseShape.on_plan_end = self.drain
@@ -169,18 +180,45 @@ class LatencyPlugin:
         if not TRACKER.should_record(gevent.getcurrent()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
-        self.acc.record(now, response_time, exception is not None,
-                        (str(request_type or ""), str(name or "")))
+        self._record(now, response_time, exception is not None,
+                     (str(request_type or ""), str(name or "")))
         if self.raw is not None:
             # now,response_time,failed,type,name (the name last: it may hold commas)
             self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
                            f"{request_type},{name}\n")
 
+    def _record(self, at: float, response_time: float | None, failed: bool,
+                key: tuple[str, str] | None = None) -> None:
+        self.acc.record(at, response_time, failed, key)
+        self.recorded += 1
+        self.recorded_failed += int(failed)
+
     # ------------------------------------------------------------------ in flight
-    def edges(self) -> list[float] | None:
-        """Epoch of each phase's end, once ``.load-start`` exists."""
-        if self._edges is None and self._plan_ends is not None:
+    def on_load_start(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Worker: the master says when load began (the run folder may be elsewhere)."""
+        try:
+            self._load_start = float(msg.data)
+        except (TypeError, ValueError):
+            log.exception("unreadable load start from the master: %r", msg.data)
+
+    def _announce_load_start(self) -> None:
+        """Master: once ``.load-start`` exists, tell every worker when load began."""
+        while not self.drained:
             start = read_load_start(self.run_dir / LOAD_START_FILE)
+            if start is not None:
+                try:
+                    self.runner.send_message(LOAD_START_KEY, start)
+                except Exception:
+                    log.exception("could not tell the workers when load began")
+                return
+            gevent.sleep(POLL_EDGES)
+
+    def edges(self) -> list[float] | None:
+        """Epoch of each phase's end, once ``.load-start`` exists (or the master said)."""
+        if self._edges is None and self._plan_ends is not None:
+            start = self._load_start
+            if start is None:
+                start = read_load_start(self.run_dir / LOAD_START_FILE)
             if start is not None:
                 self._edges = [start + end for end in self._plan_ends]
         return self._edges
@@ -198,7 +236,7 @@ class LatencyPlugin:
     def _record_stuck(self, at: float, where: float) -> None:
         ages = TRACKER.expire(at)
         for age in ages:
-            self.acc.record(where, age * 1000.0, True)
+            self._record(where, age * 1000.0, True)
         if ages:
             log.warning("%d requests still in flight after up to %.1f s: recorded as failed",
                         len(ages), max(ages))
@@ -230,6 +268,9 @@ class LatencyPlugin:
             self.runner.send_message(PAYLOAD_KEY, payload)
         except Exception:  # the master may be gone already; say so, do not hide it
             log.exception("could not send the final latency windows to the master")
+            return
+        log.info("final latency windows sent: this worker recorded %d requests in all "
+                 "(%d failed)", self.recorded, self.recorded_failed)
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         payload = data.get(PAYLOAD_KEY)
@@ -307,9 +348,11 @@ class LatencyPlugin:
                        ] if isinstance(self.runner, MasterRunner) else []
             if not missing:
                 self._workers_ok = now
+            workers = len(self.runner.clients) if isinstance(self.runner, MasterRunner) else 0
             try:
                 write_json_atomic(path, {"time": now, "pid": os.getpid(), "role": self.role,
-                                         "workers_ok": self._workers_ok, "missing": missing})
+                                         "workers_ok": self._workers_ok, "missing": missing,
+                                         "workers": workers})
             except OSError:
                 log.exception("writing the heartbeat failed")
             gevent.sleep(HEARTBEAT_EVERY)

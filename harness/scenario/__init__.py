@@ -2,10 +2,12 @@
 
 from harness.scenario._deploy import (
     HOST_PORT,
+    AttachLocust,
     AttachSettings,
     ComposeSettings,
     ContainerFault,
     attach_problems,
+    split_host_port,
 )
 from harness.scenario._faults import (
     FAULT_TYPES,
@@ -45,6 +47,7 @@ __all__ = [
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
     "TOXIC_ATTRIBUTES",
+    "AttachLocust",
     "AttachSettings",
     "ComposeSettings",
     "ContainerFault",
@@ -72,4 +75,5 @@ __all__ = [
     "resolve_path",
     "resolve_paths",
     "scenario_from_dict",
+    "split_host_port",
 ]

@@ -114,12 +114,29 @@ class AttachTarget(_Strict):
         return value
 
 
+class AttachLocust(_Strict):
+    """``attach.locust``: Locust workers run elsewhere (pods) and connect to the harness's master.
+
+    With it the harness starts the Locust master only, listening on ``bind``, and waits up
+    to ``timeout`` for ``load.workers`` workers (``locust --worker -f - --master-host <this
+    host> --master-port <bind port>``: they fetch the run's locustfile from the master).
+    """
+
+    bind: str = Field("0.0.0.0:5557", description="host:port the master listens on for workers")
+    timeout: Duration = Field(120.0, gt=0, description="how long to wait for every worker")
+
+    _bind = field_validator("bind")(classmethod(lambda cls, v: _host_port(v)))
+
+
 class AttachSettings(_Strict):
     """``attach:``: the Toxiproxy API, the proxies and the targets' endpoints."""
 
     toxiproxy: str = Field(description="Toxiproxy API URL, e.g. http://toxiproxy:8474")
     proxies: dict[str, AttachProxy] = Field(default_factory=dict)
     targets: dict[str, AttachTarget] = Field(default_factory=dict)
+    locust: AttachLocust | None = Field(
+        None, description="external Locust workers (load.workers of them) connect to the master"
+    )
     timeout: Duration = Field(60.0, gt=0, description="how long to wait for Toxiproxy and health")
 
     @field_validator("toxiproxy")
@@ -171,6 +188,11 @@ def attach_problems(scenario: Scenario) -> list[str]:
                 f"attach.targets.{name}: not a target of the scenario "
                 f"(targets: {', '.join(target_names)})"
             )
+    if attach.locust is not None and scenario.load.workers < 1:
+        problems.append(
+            "attach.locust: external workers need load.workers >= 1 "
+            "(how many worker processes or pods connect to the master)"
+        )
     return problems
 
 
@@ -259,6 +281,7 @@ class ContainerFault(_Strict):
 
 
 __all__ = [
+    "AttachLocust",
     "AttachProxy",
     "AttachSettings",
     "AttachTarget",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-HELM = REPO / ".tools/bin/helm"
+HELM = Path(os.environ.get("HARNESS_TOOLS_DIR") or REPO / ".tools") / "bin" / "helm"
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -42,27 +43,56 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path: Path):
 
 
 @needs_helm
-def test_chart_refuses_a_load_proxy_that_does_not_exist():
-    """helm template fails naming locust.proxy when it is not a key of scenario.proxies."""
+@pytest.mark.parametrize(("setting", "message"), [
+    ("harness.durationScale=0", "at '/harness/durationScale'"),
+    ("locust.workers.replicas=2", "'replicas' not allowed"),
+    ("scenario.content.load.workers=65", "at '/scenario/content/load/workers'"),
+    ("cronJob.concurrencyPolicy=Sometimes", "at '/cronJob/concurrencyPolicy'"),
+])
+def test_chart_schema_refuses_bad_values_naming_them(setting: str, message: str):
+    """helm template refuses a bad value through values.schema.json, naming the value."""
     done = run(HELM, "template", "t", "charts/soak-harness", "--kube-version", "1.31.0",
-               "--set", "locust.proxy=nope")
-    assert done.returncode != 0 and "locust.proxy" in done.stderr
+               "--set", setting)
+    assert done.returncode != 0
+    assert "don't meet the specifications of the schema" in done.stderr, done.stderr
+    assert message in done.stderr, done.stderr
+
+
+RECOMMENDED = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+               "app.kubernetes.io/version", "app.kubernetes.io/component",
+               "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart")
 
 
 @needs_helm
-def test_chart_pods_are_non_root_with_limits():
-    """Every rendered container runs non-root, read-only, no capabilities, with limits."""
-    done = run(HELM, "template", "t", "charts/soak-harness", "--kube-version", "1.31.0")
+def test_chart_pods_are_non_root_with_limits_labels_and_no_token():
+    """Every rendered pod (worker pods and the helm test pod too) runs non-root, read-only,
+    no capabilities, with limits, no service account token (the chart's account for the
+    workloads), and the Kubernetes recommended labels; every object has those labels."""
+    done = run(HELM, "template", "t", "charts/soak-harness", "--kube-version", "1.31.0",
+               "--set", "scenario.content.load.workers=2")
     assert done.returncode == 0, done.stderr
     pods = []
     for doc in yaml.safe_load_all(done.stdout):
-        if not doc or doc["kind"] not in ("Deployment", "Job", "CronJob"):
+        if not doc:
+            continue
+        labels = doc["metadata"]["labels"]
+        assert all(key in labels for key in RECOMMENDED), (doc["metadata"]["name"], labels)
+        if doc["kind"] == "Pod":
+            pods.append((doc["metadata"]["name"], doc["metadata"], doc["spec"]))
+        if doc["kind"] not in ("Deployment", "Job", "CronJob"):
             continue
         spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
-        pods.append((doc["metadata"]["name"], spec["template"]["spec"]))
+        pods.append((doc["metadata"]["name"], spec["template"]["metadata"],
+                     spec["template"]["spec"]))
+    # toxiproxy, the healthy sample, Locust workers, the Job, the CronJob, the helm test pod
     assert len(pods) == 6
-    for name, pod in pods:
+    for name, meta, pod in pods:
+        assert all(key in meta["labels"] for key in RECOMMENDED), name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
+        # the helm test pod runs as the namespace's default account (dry runs accept it)
+        assert pod.get("serviceAccountName") == (None if name == "t-soak-harness-test"
+                                                 else "t-soak-harness"), name
+        assert pod["automountServiceAccountToken"] is False, name
         for container in pod["containers"]:
             ctx = container["securityContext"]
             assert ctx["readOnlyRootFilesystem"] is True, name

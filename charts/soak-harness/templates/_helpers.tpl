@@ -21,13 +21,84 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Common labels. */}}
+{{/* The Kubernetes recommended labels of one component:
+include "soak.labels" (list $ "toxiproxy"). part-of is what `harness fetch` looks for. */}}
 {{- define "soak.labels" -}}
-helm.sh/chart: {{ include "soak.chart" . }}
-app.kubernetes.io/name: {{ include "soak.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- $ctx := index . 0 -}}
+helm.sh/chart: {{ include "soak.chart" $ctx }}
+app.kubernetes.io/name: {{ include "soak.name" $ctx }}
+app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+app.kubernetes.io/version: {{ default $ctx.Chart.AppVersion $ctx.Values.image.tag | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: {{ index . 1 }}
+app.kubernetes.io/part-of: soak-harness
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+{{- end }}
+
+{{/* Pod template metadata of one component: the recommended labels, podLabels, and
+podAnnotations (+ EXTRA): include "soak.podMeta" (list $ "harness" EXTRA-DICT). */}}
+{{- define "soak.podMeta" -}}
+{{- $ctx := index . 0 -}}
+{{- $annotations := merge (dict) (default dict $ctx.Values.podAnnotations) -}}
+{{- if gt (len .) 2 }}{{ $annotations = merge $annotations (index . 2) }}{{ end -}}
+labels:
+  {{- include "soak.labels" (list $ctx (index . 1)) | nindent 2 }}
+  {{- with $ctx.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The service account every pod runs as. */}}
+{{- define "soak.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "soak.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end }}
+
+{{/* What every workload's pod spec shares: the chart's service account, and soak.podBase. */}}
+{{- define "soak.podCommon" -}}
+serviceAccountName: {{ include "soak.serviceAccountName" . }}
+{{ include "soak.podBase" . }}
+{{- end }}
+
+{{/* No service account token, security context, pull secrets, scheduling. The helm test pod
+has only this: it runs as the namespace's default service account, so a server-side dry run
+of the rendered chart (where the chart's own service account does not exist yet) accepts it. */}}
+{{- define "soak.podBase" -}}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Locust worker pods: scenario.content.load.workers (0 = Locust in the harness pod). */}}
+{{- define "soak.workers" -}}
+{{- $load := default dict .Values.scenario.content.load -}}
+{{- int (default 0 $load.workers) -}}
+{{- end }}
+
+{{- define "soak.claimName" -}}
+{{- default (printf "%s-reports" (include "soak.fullname" .)) .Values.reports.persistence.existingClaim }}
 {{- end }}
 
 {{/* Selector labels for one component: include "soak.selector" (list $ "toxiproxy"). */}}
@@ -69,36 +140,50 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $base := printf "http://%s:%v" (include "soak.sampleHost" (list $ $sample)) $.Values.samples.port -}}
 {{- $_ := set $targets $target (dict "metrics_url" (printf "%s/metrics" $base) "debug_url" (printf "%s/debug/tasks" $base) "health_url" (printf "%s/healthz" $base)) -}}
 {{- end -}}
-{{- $_ := set $scn "attach" (dict "toxiproxy" (printf "http://%s:%v" $tox .Values.toxiproxy.apiPort) "proxies" $proxies "targets" $targets "timeout" "120s") -}}
+{{- $attach := dict "toxiproxy" (printf "http://%s:%v" $tox .Values.toxiproxy.apiPort) "proxies" $proxies "targets" $targets "timeout" "120s" -}}
+{{- if gt (int (include "soak.workers" .)) 0 -}}
+{{- $_ := set $attach "locust" (dict "bind" (printf "0.0.0.0:%v" .Values.locust.masterPort) "timeout" .Values.locust.connectTimeout) -}}
+{{- end -}}
+{{- $_ := set $scn "attach" $attach -}}
 {{- end -}}
 {{- toYaml $scn }}
 {{- end }}
 
 {{/* The harness pod spec, shared by the Job and the CronJob:
-include "soak.harnessPod" (list $ HISTORY). With HISTORY true the container runs
-`harness history /reports` after the soak (a new history-<UTC stamp>/ stability report on
-the reports volume) and still exits with the soak's own exit code. */}}
+include "soak.harnessPod" (list $ HISTORY). The container runs `harness run ... --out
+/reports/<scenario>-<UTC stamp>-<pod name>`, then prints the run's junit.xml between
+"--- begin junit.xml" and "--- end junit.xml" lines and a last line naming the run folder,
+and exits with the run's exit code. With HISTORY it also runs `harness history /reports`
+(a history-<UTC stamp>/ stability report on the volume) before that last line. */}}
 {{- define "soak.harnessPod" -}}
 {{- $ctx := index . 0 -}}
 {{- $history := index . 1 -}}
 restartPolicy: Never
-securityContext:
-  {{- toYaml $ctx.Values.podSecurityContext | nindent 2 }}
-{{- with $ctx.Values.imagePullSecrets }}
-imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
+{{ include "soak.podCommon" $ctx }}
 containers:
   - name: harness
     image: {{ include "soak.image" $ctx | quote }}
     imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
-    {{- if $history }}
     command:
       - /bin/sh
       - -c
-      - 'harness "$@"; code=$?; harness history /reports || echo "harness history failed" >&2; exit $code'
+      - |
+        out="/reports/${SCENARIO_NAME}-$(date -u +%Y%m%dT%H%M%SZ)-${HOSTNAME}"
+        harness "$@" --out "$out"; code=$?
+        if [ -f "$out/junit.xml" ]; then
+          echo "--- begin junit.xml ($out/junit.xml) ---"; cat "$out/junit.xml"; echo
+          echo "--- end junit.xml ---"
+        fi
+        {{- if $history }}
+        harness history /reports || echo "harness history failed" >&2
+        {{- end }}
+        if [ -f "$out/run.json" ]; then
+          echo "soak-harness: run folder $out (exit code $code); copy it out with: harness fetch $RELEASE -n $NAMESPACE --run ${out##*/}"
+        else
+          echo "soak-harness: no run folder written (exit code $code): the lines above say why"
+        fi
+        exit $code
       - harness-run
-    {{- end }}
     args:
       - run
       - /scenario/scenario.yaml
@@ -114,6 +199,17 @@ containers:
         value: /reports
       - name: HARNESS_TARGET_VERSION
         value: {{ default (default $ctx.Chart.AppVersion $ctx.Values.image.tag) $ctx.Values.harness.targetVersion | quote }}
+      - name: SCENARIO_NAME
+        value: {{ $ctx.Values.scenario.content.name | quote }}
+      - name: RELEASE
+        value: {{ $ctx.Release.Name | quote }}
+      - name: NAMESPACE
+        valueFrom:
+          fieldRef: {fieldPath: metadata.namespace}
+    {{- if gt (int (include "soak.workers" $ctx)) 0 }}
+    ports:
+      - {name: locust-master, containerPort: {{ $ctx.Values.locust.masterPort }}, protocol: TCP}
+    {{- end }}
     securityContext:
       {{- toYaml $ctx.Values.securityContext | nindent 6 }}
     resources:
@@ -129,7 +225,7 @@ volumes:
   - name: reports
     {{- if $ctx.Values.reports.persistence.enabled }}
     persistentVolumeClaim:
-      claimName: {{ default (printf "%s-reports" (include "soak.fullname" $ctx)) $ctx.Values.reports.persistence.existingClaim }}
+      claimName: {{ include "soak.claimName" $ctx }}
     {{- else }}
     emptyDir: {}
     {{- end }}
