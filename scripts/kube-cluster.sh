@@ -916,6 +916,21 @@ $(tail -n 15 "$STATE/logs/build-harness-image.log")"
   done
 }
 
+# One command at a time per cluster: two `up`s at once (two test processes, a user and a
+# test) would race on the same config files; the second waits for the first (up to 40 min:
+# a cold build), then finds everything running and changes nothing. flock -o: the daemons
+# `up` starts do not inherit the lock (they would hold it for the cluster's whole life).
+case "${1:-}" in
+  up|images|stop|recycle-volumes|build)
+    if [ -z "${HARNESS_KUBE_LOCKED:-}" ]; then
+      command -v flock >/dev/null || die "flock (util-linux) is not installed"
+      export HARNESS_KUBE_LOCKED=1
+      code=0; flock -o -E 75 -w 2400 "$STATE/.lock" "$0" "$@" || code=$?
+      [ "$code" -ne 75 ] || die "another kube-cluster.sh command held $STATE/.lock for 40 min"
+      exit "$code"
+    fi ;;
+esac
+
 case "${1:-}" in
   up) up ;;
   images) images ;;
