@@ -4,7 +4,8 @@
 #   serve.sh PORT leaky|fixed
 #
 # leaky: timeout 0 (redis's default: an idle client is never closed);
-# fixed: timeout 2 (idle clients are closed after 2 s).
+# fixed: timeout 2 (idle clients are closed 3-4 s after their last byte: redis compares
+# whole seconds, idle > 2).
 # No persistence; the working folder is $HARNESS_RUN_ID/redis (the run folder, when the
 # harness starts us) or a new temp folder.
 set -eu
