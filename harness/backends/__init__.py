@@ -41,6 +41,12 @@ BACKENDS = ("local", "compose", "attach")
 
 def make_backend(name: str, scenario: Scenario) -> Backend:
     """The backend called ``name``, planned for ``scenario`` (fails before starting anything)."""
+    if name != "attach":
+        for i, target in enumerate(scenario.all_targets):
+            if target.kube is not None:
+                raise InputError(
+                    f"targets[{i}] ({target.name}).kube: a Kubernetes workload named by "
+                    f"reference needs --backend attach (this run uses --backend {name})")
     if name != "local":
         for i, target in enumerate(scenario.all_targets):
             if target.netns:

@@ -19,6 +19,7 @@ from harness.scenario._faults import (
 from harness.scenario._model import (
     RESERVED_TARGETS,
     Health,
+    KubeRef,
     Load,
     Phase,
     Proxy,
@@ -53,6 +54,7 @@ __all__ = [
     "ContainerFault",
     "Fault",
     "Health",
+    "KubeRef",
     "Load",
     "NetworkFault",
     "Phase",

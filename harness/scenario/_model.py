@@ -114,8 +114,41 @@ class Health(_Strict):
         return self
 
 
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class KubeRef(_Strict):
+    """A workload already running in Kubernetes, named by reference (``--backend attach``):
+    its pods are found by a Deployment's selector or a label selector, in one namespace."""
+
+    namespace: str
+    deployment: str | None = None
+    selector: dict[str, str] | None = Field(None, description="pod labels (matchLabels)")
+    port: int = Field(ge=1, le=65535, description="the port the target's Service serves")
+    service: str | None = Field(
+        None, description="the Service in front of the pods (default: the deployment's name)")
+    container: str | None = Field(
+        None, description="the main container (default: the pod's first container)")
+
+    @field_validator("namespace", "deployment", "service", "container")
+    @classmethod
+    def _dns_label(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 63 or not K8S_NAME.match(value)):
+            raise ValueError(f"{value!r} is not a Kubernetes name (lowercase letters, digits "
+                             "and '-', at most 63)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> KubeRef:
+        if (self.deployment is None) == (self.selector is None):
+            raise ValueError("give exactly one of deployment: NAME or selector: {label: value}")
+        if self.selector is not None and not self.selector:
+            raise ValueError("selector: must name at least one label")
+        return self
+
+
 class Target(_Strict):
-    """A service under test: a bundled sample, or any command."""
+    """A service under test: a bundled sample, any command, or a Kubernetes workload."""
 
     name: str = "target"
     sample: str | None = None
@@ -131,6 +164,8 @@ class Target(_Strict):
     metrics_url: str | None = None
     pprof_url: str | None = None
     debug_url: str | None = None
+    kube: KubeRef | None = Field(
+        None, description="a workload running in Kubernetes, by reference (--backend attach)")
     netns: bool = Field(
         False, description="run in its own network namespace (local backend, root, Linux): "
         "network_faults (blackhole, packet_loss, partition) then apply below TCP")
@@ -179,8 +214,13 @@ class Target(_Strict):
 
     @model_validator(mode="after")
     def _sample_or_command(self) -> Target:
-        if (self.sample is None) == (self.command is None):
-            raise ValueError("give exactly one of sample: NAME or command: [...]")
+        given = [k for k in ("sample", "command", "kube") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of sample: NAME, command: [...] or "
+                             "kube: {namespace, deployment | selector, port}"
+                             + (f" (got {' and '.join(given)})" if given else ""))
+        if self.kube is not None and self.netns:
+            raise ValueError("netns: a Kubernetes target runs in its pods' namespaces, not ours")
         if self.command is not None and not self.command:
             raise ValueError("command: must not be empty")
         if self.name in RESERVED_TARGETS:
