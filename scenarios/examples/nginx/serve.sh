@@ -1,8 +1,10 @@
 #!/bin/sh
 # Debian's nginx as a soak target: master + 2 workers in the foreground on 127.0.0.1:PORT.
 #
-#   serve.sh PORT leaky|fixed
+#   serve.sh PORT leaky|fixed [HOST]
 #
+# HOST: the address to listen on (default 127.0.0.1; a target in its own network namespace
+# passes "{host}", which renders as 0.0.0.0 there).
 # leaky: client_header_timeout and keepalive_timeout 3600s (a client that stops mid-request
 #        is held by a worker for an hour);
 # fixed: both 2s.
@@ -10,8 +12,9 @@
 # when the harness starts us) or a new temp folder; then we exec nginx, so the harness's PID
 # is the master and the connections are held by its workers (children).
 set -eu
-port=${1:?usage: serve.sh PORT leaky|fixed}
+port=${1:?usage: serve.sh PORT leaky|fixed [HOST]}
 variant=${2:-leaky}
+host=${3:-127.0.0.1}
 case "$variant" in
     leaky) timeout=3600s ;;
     fixed) timeout=2s ;;
@@ -40,12 +43,12 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     server {
-        listen 127.0.0.1:$port;
+        listen $host:$port;
         root $dir/www;
         client_header_timeout $timeout;
         keepalive_timeout $timeout;
     }
 }
 CONF
-echo "serve.sh: nginx ($variant: header/keep-alive timeout $timeout) on 127.0.0.1:$port, config $dir/nginx.conf"
+echo "serve.sh: nginx ($variant: header/keep-alive timeout $timeout) on $host:$port, config $dir/nginx.conf"
 exec "$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
