@@ -37,6 +37,7 @@ from harness.load._plan import (
     plan_from_scenario,
 )
 from harness.load._runner import LoadFailed, LocustRun, write_locustfile
+from harness.load._userclass import HOSTS_ENV, spread_hosts
 from harness.load._windows import (
     HIGHEST_US,
     LOWEST_US,
@@ -59,6 +60,7 @@ __all__ = [
     "ARRIVALS_FILE",
     "ARRIVAL_ENV",
     "HIGHEST_US",
+    "HOSTS_ENV",
     "LOWEST_US",
     "NAME_CAP",
     "OTHER_KEY",
@@ -93,6 +95,7 @@ __all__ = [
     "phase_at",
     "plan_from_scenario",
     "requested",
+    "spread_hosts",
     "to_micros",
     "write_locustfile",
 ]
