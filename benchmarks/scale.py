@@ -10,7 +10,8 @@ A ramp phase opens them, a hold phase keeps them. nginx is sampled for its whole
 ``fds``, ``rss`` and ``conns`` (ESTABLISHED TCP, from ``/proc/<pid>/net/tcp``).
 
 Prints, from the run folder and from watching the harness process:
-- connections held: nginx's ``conns`` series (max, and its minimum over the hold phase);
+- connections held: nginx's ``conns`` series (max, and its minimum over the hold phase but
+  its first and last second);
 - tick spacing: the gaps between nginx's consecutive samples (max, p99, median);
 - the harness's own CPU (user + system seconds of the harness process alone, and as a share
   of one core over the run) and RSS (peak, from ``psutil`` once a second);
@@ -113,7 +114,10 @@ def main() -> int:
                               if e.get("kind") == kind and e.get("phase") == phase))
 
         hold_start, hold_end = at("phase_start", "hold"), at("phase_end", "hold")
-        in_hold = (conns.t >= hold_start + 1.0) & (conns.t <= hold_end)
+        # a tick is stamped at its start and read just after; Locust stops its users at the
+        # plan's end on its own clock, a moment before the harness's phase_end: the hold's
+        # last second may already see the first connections close
+        in_hold = (conns.t >= hold_start + 1.0) & (conns.t <= hold_end - 1.0)
         running = (conns.t >= at("phase_start", "ramp")) & (conns.t <= hold_end)
         ticks = conns.t[running]
         gaps = np.diff(ticks)

@@ -49,6 +49,11 @@ class EventKind(StrEnum):
     # the locustfile's own LoadTestShape sets the user count: shape (class name), state
     # ("following" at load start, "ended" when it returned None before the phases ended)
     LOAD_SHAPE = "load_shape"
+    # the open model could not start every request on time in a phase (written once the load
+    # stopped, from arrivals.csv): phase, intended, started, late (started more than
+    # late_tolerance_s after the intended time), dropped (max_in_flight requests were already
+    # in flight), late_tolerance_s, max_in_flight. Only phases with a late or dropped request.
+    LOAD_LATE = "load_late"
 
 
 def kind_of(event: dict[str, object]) -> EventKind | None:

@@ -42,6 +42,7 @@ from harness.errors import (
 )
 from harness.events import EventKind
 from harness.limits import needed_fds, raise_open_files
+from harness.load import arrival_counts
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
@@ -492,12 +493,25 @@ class Run:
                          since=round(max(0.0, since - self.t0), 3))
         self.progress.log(f"{tool} {what}: ending the run (a tool failure, not the target's)")
 
+    def _late_arrivals(self) -> None:
+        """Open model: a ``load_late`` event for every phase in which requests started late
+        or were dropped (arrivals.csv, complete once Locust has stopped)."""
+        if not self.scenario.open_model:
+            return
+        load = self.scenario.load
+        for phase, counts in arrival_counts(self.run_dir).items():
+            if counts["late"] or counts["dropped"]:
+                self.events.emit(EventKind.LOAD_LATE, phase=phase, **counts,
+                                 late_tolerance_s=load.late_tolerance,
+                                 max_in_flight=load.max_in_flight)
+
     def _teardown(self) -> None:
         """Stop the load and the sampler, then ``backend.down()`` whatever happened before."""
         self.progress.log("stopping load, removing faults, stopping processes...")
         try:
             if self.locust is not None:
                 self._teardown_step("stopping Locust", partial(self.locust.stop, grace=5.0))
+                self._teardown_step("late arrivals", self._late_arrivals)
             if self.sampler is not None:
                 sampler = self.sampler
                 self._teardown_step("end evidence", partial(sampler.snapshot_evidence, "end"))
