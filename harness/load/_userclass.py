@@ -47,7 +47,9 @@ def spread_hosts(cls: Any, hosts: list[str]) -> None:
     setattr(cls, _SPREAD, True)
 
 
-def _hosts() -> list[str]:
+def spread_targets() -> list[str]:
+    """The listen addresses (URLs) the run spreads its load over (``HARNESS_HOSTS``); empty
+    when it has one."""
     text = os.environ.get(HOSTS_ENV)
     if not text:
         return []
@@ -103,7 +105,7 @@ def resolve_user_class(user: str, locustfile: str | None, *, weight: int | None 
         found.weight = weight
     if fixed_count is not None:
         found.fixed_count = fixed_count
-    spread_hosts(found, _hosts())
+    spread_hosts(found, spread_targets())
     return found
 
 

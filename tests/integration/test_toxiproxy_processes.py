@@ -59,3 +59,26 @@ def test_two_toxiproxy_processes_share_the_load_and_every_fault(tmp_path: Path):
     assert np.all(latency.p50_ms[inside] >= LATENCY_MS * 0.95), latency.p50_ms[inside]
     clean = (latency.t <= at[("phase_end", "clean")]) & (latency.requests > 0)
     assert np.median(latency.p50_ms[clean]) < LATENCY_MS / 2
+
+
+def test_the_open_model_spreads_its_requests_over_the_processes(tmp_path: Path):
+    """One open-model user sends every request of its process: with two toxiproxy-server
+    processes its requests take their listen addresses in turn, so both carry connections
+    (each request in flight holds one; 40 requests/s for 6 s)."""
+    scenario = scenario_from_dict({
+        "name": "open-two-toxiproxies",
+        "target": {"name": "api", "sample": "healthy"},
+        "proxies": [{"name": "front", "upstream": "api"}],
+        "toxiproxy_processes": 2,
+        "load": {"user": "OpenHttpUser", "arrival_rate": 40,
+                 "options": {"path": "/healthz"}},
+        "phases": [{"name": "steady", "duration": "6s"}],
+    })
+    run = tmp_path / "run"
+    run_scenario(scenario, RunOptions(out=run, quiet=True))
+    samples = read_samples(run / "samples.csv")
+    for server in ("toxiproxy", "toxiproxy-2"):
+        fds = samples[(server, "fds")].v
+        assert fds.max() - fds.min() >= 2, (server, fds)
+    latency = read_latency(run / "latency.csv")
+    assert latency.requests.sum() >= 100 and latency.failures.sum() == 0
