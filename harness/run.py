@@ -283,6 +283,9 @@ class Run:
         self.events.emit(EventKind.FD_LIMIT, before=limit.before, soft=limit.soft,
                          hard=limit.hard, needed=limit.needed)
         self.progress.log(limit.message())
+        if self.backend.toxiproxy_processes > 1:
+            self.progress.log(f"toxiproxy: {self.backend.toxiproxy_processes} toxiproxy-server "
+                              "processes share the proxies (two FDs per connection each)")
         if limit.too_low:
             print(f"harness: {limit.message()}", file=sys.stderr, flush=True)
 
