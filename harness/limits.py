@@ -33,7 +33,7 @@ class FdLimit:
     before: int  # the soft limit found
     soft: int  # the soft limit now
     hard: int
-    needed: int  # the scenario's estimate (needed_fds)
+    needed: int  # the scenario's estimate for its busiest process (needed_fds)
 
     @property
     def too_low(self) -> bool:
@@ -41,13 +41,13 @@ class FdLimit:
 
     def message(self) -> str:
         hard = "unlimited" if self.hard == resource.RLIM_INFINITY else str(self.hard)
-        line = (f"open files: soft limit {self.before} -> {self.soft} (hard {hard}); this "
-                f"scenario needs about {self.needed}")
+        line = (f"open files: soft limit {self.before} -> {self.soft} (hard {hard}); the "
+                f"busiest process of this scenario needs about {self.needed}")
         if self.too_low:
             line += (f". WARNING: the hard limit {hard} is below that: Locust, toxiproxy or "
                      "the target will run out of file descriptors (EMFILE). Raise it (ulimit "
-                     "-Hn as root, LimitNOFILE= in systemd, --ulimit nofile= in docker) or "
-                     "lower the load")
+                     "-Hn as root, LimitNOFILE= in systemd, --ulimit nofile= in docker), "
+                     "spread Locust over load.workers, or lower the load")
         return line
 
 
