@@ -30,7 +30,7 @@ class EventKind(StrEnum):
     FAULT_REMOVED = "fault_removed"  # phase, proxy, type, toxic | target
     PROCESS_START = "process_start"  # process, role, pid, ...
     PROCESS_EXIT = "process_exit"  # process, role, returncode, expected, phase
-    PROXY_CREATED = "proxy_created"  # proxy, listen, upstream
+    PROXY_CREATED = "proxy_created"  # proxy, listen, upstream[, server: one per toxiproxy process]
     TOXIPROXY_ATTACHED = "toxiproxy_attached"  # url, version
     TARGET_ATTACHED = "target_attached"  # target, metrics, ...
     COMPOSE_UP = "compose_up"  # project, file, ...
@@ -49,6 +49,11 @@ class EventKind(StrEnum):
     # the locustfile's own LoadTestShape sets the user count: shape (class name), state
     # ("following" at load start, "ended" when it returned None before the phases ended)
     LOAD_SHAPE = "load_shape"
+    # the open model could not start every request on time in a phase (written once the load
+    # stopped, from arrivals.csv): phase, intended, started, late (started more than
+    # late_tolerance_s after the intended time), dropped (max_in_flight requests were already
+    # in flight), late_tolerance_s, max_in_flight. Only phases with a late or dropped request.
+    LOAD_LATE = "load_late"
 
 
 def kind_of(event: dict[str, object]) -> EventKind | None:

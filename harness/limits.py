@@ -5,17 +5,27 @@ limit; every process it starts afterwards (toxiproxy-server, the targets, Locust
 it. It also estimates what the scenario needs and says so, before anything starts, when
 even the hard limit is lower: a run that hits EMFILE mid-way would fail in ways that look
 like the target's fault.
+
+Toxiproxy holds two descriptors per proxied connection (the client's side and the
+upstream's), so one toxiproxy-server process carries at most about half its hard limit in
+connections (9,900 under a hard limit of 20,000 that the harness may not raise). The local
+backend therefore runs as many toxiproxy-server processes as the scenario's connections
+need (``toxiproxy_processes``): each proxy listens in every one of them, faults apply to all
+of them, and the load spreads its users over their listen addresses.
 """
 
 from __future__ import annotations
 
+import math
 import resource
 from dataclasses import dataclass
 
 from harness.scenario import Scenario
 
 BASE_FDS = 256  # the harness, Locust's own files, logs, the sampler's /proc reads
-PER_CONNECTION = 3  # Locust's socket, toxiproxy's two (client side and upstream side)
+PER_PROXIED = 2  # toxiproxy's two descriptors per connection (client side and upstream side)
+TOXIPROXY_OWN_FDS = 256  # toxiproxy-server's own: API listener, proxy listeners, runtime, slack
+MAX_TOXIPROXY_PROCESSES = 16
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class FdLimit:
     before: int  # the soft limit found
     soft: int  # the soft limit now
     hard: int
-    needed: int  # the scenario's estimate (needed_fds)
+    needed: int  # the scenario's estimate for its busiest process (needed_fds)
 
     @property
     def too_low(self) -> bool:
@@ -31,29 +41,53 @@ class FdLimit:
 
     def message(self) -> str:
         hard = "unlimited" if self.hard == resource.RLIM_INFINITY else str(self.hard)
-        line = (f"open files: soft limit {self.before} -> {self.soft} (hard {hard}); this "
-                f"scenario needs about {self.needed}")
+        line = (f"open files: soft limit {self.before} -> {self.soft} (hard {hard}); the "
+                f"busiest process of this scenario needs about {self.needed}")
         if self.too_low:
             line += (f". WARNING: the hard limit {hard} is below that: Locust, toxiproxy or "
                      "the target will run out of file descriptors (EMFILE). Raise it (ulimit "
-                     "-Hn as root, LimitNOFILE= in systemd, --ulimit nofile= in docker) or "
-                     "lower the load")
+                     "-Hn as root, LimitNOFILE= in systemd, --ulimit nofile= in docker), "
+                     "spread Locust over load.workers, or lower the load")
         return line
 
 
-def needed_fds(scenario: Scenario) -> int:
-    """Rough FDs the busiest phase needs in one process: a connection per user (or per
-    request in flight in the open model), each held by Locust and twice by toxiproxy."""
+def connections(scenario: Scenario) -> int:
+    """Concurrent connections of the busiest phase: a connection per user (each of
+    ``max_open`` sockets for the fault clients that hold several), or per request in flight
+    in the open model."""
     if scenario.open_model:
-        connections = scenario.load.max_in_flight
-    else:
-        connections = max([scenario.load.users,
-                           *(p.users for p in scenario.phases if p.users is not None)])
-    # options some fault clients take: each user may hold up to max_open sockets
+        return scenario.load.max_in_flight
+    count = max([scenario.load.users,
+                 *(p.users for p in scenario.phases if p.users is not None)])
     max_open = scenario.load.options.get("max_open")
-    if isinstance(max_open, int) and max_open > 1 and not scenario.open_model:
-        connections *= max_open
-    return BASE_FDS + PER_CONNECTION * connections
+    if isinstance(max_open, int) and max_open > 1:
+        count *= max_open
+    return count
+
+
+def needed_fds(scenario: Scenario, toxiproxy_processes: int = 1) -> int:
+    """Rough FDs the busiest process of the run needs: each toxiproxy-server two per
+    connection it carries (the connections spread over ``toxiproxy_processes``), Locust and
+    the target one per connection (more Locust workers split it; the target may not)."""
+    conns = connections(scenario)
+    proxied = PER_PROXIED * math.ceil(conns / max(1, toxiproxy_processes)) if scenario.proxies else 0
+    return BASE_FDS + max(proxied, conns)
+
+
+def toxiproxy_processes(scenario: Scenario, hard: int | None = None) -> int:
+    """How many toxiproxy-server processes the local backend runs: the scenario's
+    ``toxiproxy_processes`` when it sets one, else as many as keep each under the open-file
+    hard limit ``hard`` (default: this process's) with two FDs per proxied connection."""
+    if scenario.toxiproxy_processes is not None:
+        return scenario.toxiproxy_processes
+    if not scenario.proxies:
+        return 1
+    if hard is None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return 1
+    per_process = max(1, (hard - TOXIPROXY_OWN_FDS) // PER_PROXIED)
+    return max(1, min(MAX_TOXIPROXY_PROCESSES, math.ceil(connections(scenario) / per_process)))
 
 
 def _nr_open() -> int:

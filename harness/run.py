@@ -42,6 +42,7 @@ from harness.errors import (
 )
 from harness.events import EventKind
 from harness.limits import needed_fds, raise_open_files
+from harness.load import arrival_counts
 from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
@@ -52,7 +53,8 @@ from harness.verdicts import RunStatus, Summary
 from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 
 # (scenario, host URL, run folder, t0) -> the load runner: Locust, or a fake in unit tests
-LoadFactory = Callable[[Scenario, str, Path, float], LoadRunner]
+# the load's host URL, or its URLs when the proxy listens in several toxiproxy-servers
+LoadFactory = Callable[[Scenario, str | list[str], Path, float], LoadRunner]
 
 POLL = 0.2
 LOCUST_READY_TIMEOUT = 60.0
@@ -119,7 +121,7 @@ def self_handle() -> TargetHandle:
         k: ProcSource(pid, k, tree=False) for k in ("rss", "threads")})
 
 
-def _locust(scenario: Scenario, host_url: str, run_dir: Path, t0: float) -> LoadRunner:
+def _locust(scenario: Scenario, host_url: str | list[str], run_dir: Path, t0: float) -> LoadRunner:
     from harness.load import LocustRun  # only when a real run needs it
 
     return LocustRun(scenario, host_url, run_dir, t0)
@@ -277,10 +279,13 @@ class Run:
     def _open_files(self) -> None:
         """Soft open-file limit up to the hard one, before any child starts (they inherit
         it); a hard limit below the scenario's estimate is said plainly, even with -q."""
-        limit = raise_open_files(needed_fds(self.scenario))
+        limit = raise_open_files(needed_fds(self.scenario, self.backend.toxiproxy_processes))
         self.events.emit(EventKind.FD_LIMIT, before=limit.before, soft=limit.soft,
                          hard=limit.hard, needed=limit.needed)
         self.progress.log(limit.message())
+        if self.backend.toxiproxy_processes > 1:
+            self.progress.log(f"toxiproxy: {self.backend.toxiproxy_processes} toxiproxy-server "
+                              "processes share the proxies (two FDs per connection each)")
         if limit.too_low:
             print(f"harness: {limit.message()}", file=sys.stderr, flush=True)
 
@@ -311,6 +316,9 @@ class Run:
         self.sampler.start()
         self.manifest["targets"] = [h.describe() for h in [*topo.targets.values(), *controls]]
         self.manifest["proxies"] = {k: f"{h}:{p}" for k, (h, p) in topo.proxies.items()}
+        if topo.listeners:  # several toxiproxy-server processes: every listen address
+            self.manifest["proxy_listeners"] = {k: [f"{h}:{p}" for h, p in v]
+                                                for k, v in topo.listeners.items()}
         self._save_manifest()
         self.locust = locust = self._load_factory(self.scenario, self._host_url(topo),
                                                   self.run_dir, self.t0)
@@ -327,14 +335,16 @@ class Run:
             self.manifest["targets"].append(handle.describe())
             self._save_manifest()
 
-    def _host_url(self, topo: Topology) -> str:
+    def _host_url(self, topo: Topology) -> str | list[str]:
+        """Where the load goes: a URL, or one per listen address of a proxy that several
+        toxiproxy-server processes serve (Locust spreads its users over them)."""
         host = self.scenario.load.host
         if host and "://" in host:
             return host
         name = host or (self.scenario.proxies[0].name if self.scenario.proxies else None)
         if name is not None:
-            h, p = topo.proxies[name]
-            return f"http://{h}:{p}"
+            urls = [f"http://{h}:{p}" for h, p in topo.listen_addresses(name)]
+            return urls if len(urls) > 1 else urls[0]
         first = next(iter(topo.targets.values()))
         return f"http://{first.host}:{first.port}"
 
@@ -486,12 +496,25 @@ class Run:
                          since=round(max(0.0, since - self.t0), 3))
         self.progress.log(f"{tool} {what}: ending the run (a tool failure, not the target's)")
 
+    def _late_arrivals(self) -> None:
+        """Open model: a ``load_late`` event for every phase in which requests started late
+        or were dropped (arrivals.csv, complete once Locust has stopped)."""
+        if not self.scenario.open_model:
+            return
+        load = self.scenario.load
+        for phase, counts in arrival_counts(self.run_dir).items():
+            if counts["late"] or counts["dropped"]:
+                self.events.emit(EventKind.LOAD_LATE, phase=phase, **counts,
+                                 late_tolerance_s=load.late_tolerance,
+                                 max_in_flight=load.max_in_flight)
+
     def _teardown(self) -> None:
         """Stop the load and the sampler, then ``backend.down()`` whatever happened before."""
         self.progress.log("stopping load, removing faults, stopping processes...")
         try:
             if self.locust is not None:
                 self._teardown_step("stopping Locust", partial(self.locust.stop, grace=5.0))
+                self._teardown_step("late arrivals", self._late_arrivals)
             if self.sampler is not None:
                 sampler = self.sampler
                 self._teardown_step("end evidence", partial(sampler.snapshot_evidence, "end"))

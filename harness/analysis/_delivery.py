@@ -17,33 +17,17 @@ Closed-model scenarios get no such check.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from harness.analysis._common import num
 from harness.analysis._phases import Span
-from harness.load import ARRIVALS_FILE, arrival_plan, requested
+from harness.load import ARRIVAL_COUNTS, ARRIVALS_FILE, arrival_counts, arrival_plan, requested
 from harness.runfolder import RunRecord
 from harness.scenario import Scenario
 from harness.verdicts import Check, CheckHead, Verdict
 
 NAME = "load.delivery"
-COUNTS = ("intended", "started", "late", "dropped")
-
-
-def _rows(run: RunRecord) -> list[tuple[str, dict[str, float]]]:
-    """(phase, counts) of every readable row of ``arrivals.csv``."""
-    path = run.path / ARRIVALS_FILE
-    if not path.exists():
-        return []
-    rows = []
-    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-        for raw in csv.DictReader(fh):
-            try:
-                rows.append((str(raw["phase"]), {k: float(raw[k]) for k in COUNTS}))
-            except (KeyError, TypeError, ValueError):
-                continue  # a torn last line of a killed run
-    return rows
+COUNTS = ARRIVAL_COUNTS
 
 
 def delivery_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> list[Check]:
@@ -54,13 +38,13 @@ def delivery_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) 
     load = scenario.load
     head = CheckHead(name=NAME, metric="late_starts", kind="delivery", category="tool",
                      threshold=load.max_late_ratio, unit="ratio")
-    rows = _rows(run)
-    totals = {k: sum(r[k] for _, r in rows) for k in COUNTS}
+    by_phase = arrival_counts(run.path)
+    totals = {k: float(sum(c[k] for c in by_phase.values())) for k in COUNTS}
     offset = {p.name: s for p, s, _ in scenario.phase_starts()}
     per_phase: dict[str, dict[str, Any]] = {}
     for name, span in spans.items():
-        inside = [r for phase, r in rows if phase == name]
-        counts: dict[str, float | None] = {k: int(sum(r[k] for r in inside)) for k in COUNTS}
+        found = by_phase.get(name, {})
+        counts: dict[str, float | None] = {k: found.get(k, 0) for k in COUNTS}
         asked = requested(plan.steps, offset.get(name, 0.0),
                           offset.get(name, 0.0) + (span.end - span.start))
         counts["requested"] = round(asked)

@@ -121,6 +121,13 @@ class Topology:
     proxies: dict[str, tuple[str, int]]  # proxy name -> listen (host, port)
     targets: dict[str, TargetHandle]
     controls: dict[str, TargetHandle] = field(default_factory=dict)
+    # every listen address of a proxy served by several toxiproxy-server processes (the first
+    # is ``proxies[name]``): the load spreads its users over them
+    listeners: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def listen_addresses(self, proxy: str) -> list[tuple[str, int]]:
+        """Where ``proxy`` listens: one address, or one per toxiproxy-server process."""
+        return self.listeners.get(proxy) or [self.proxies[proxy]]
 
 
 @dataclass
@@ -137,6 +144,7 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     _client: ToxiproxyClient | None = None  # the Toxiproxy API, once up() reached it
+    toxiproxy_processes: int = 1  # toxiproxy-server processes carrying the proxies
 
     @abc.abstractmethod
     def up(self, ctx: BackendContext) -> Topology:

@@ -8,6 +8,13 @@ A target with ``netns: true`` runs in its own network namespace (``harness.backe
 it listens on every address of the namespace (``{host}`` is ``0.0.0.0`` there), proxies
 dial its service address, the harness reads its health and metrics on its control address,
 and ``network_faults`` are iptables rules in the namespace's own chain.
+
+More connections than one toxiproxy-server can hold under the open-file hard limit (two FDs
+each) run through several toxiproxy-server processes (``harness.limits.toxiproxy_processes``):
+every proxy listens in each of them (the first on the proxy's planned port, which the
+``{proxies.NAME.port}`` placeholders name), faults go to all of them
+(``ToxiproxyGroup``), each is sampled as a control series (``toxiproxy``, ``toxiproxy-2``...)
+and the load spreads its users over the listen addresses (``Topology.listeners``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -25,15 +33,15 @@ from harness._ports import LOOPBACK, PortAllocator
 from harness._process import ManagedProcess, wait_until
 from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
 from harness.backends._netns import Netns, release, require_machine, reserve
-from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.chaos.toxiproxy import ToxiproxyClient, ToxiproxyGroup
 from harness.errors import (
     EnvironmentFailure,
     ScenarioError,
     TargetCrashed,
     TargetUnhealthy,
-    ToxiproxyError,
 )
 from harness.events import EventKind
+from harness.limits import toxiproxy_processes
 from harness.metrics.sources import ProcSource, evidence_source, make_source
 from harness.samples import SAMPLES
 from harness.scenario import Health, NetworkFault, Scenario, Target
@@ -65,6 +73,14 @@ class Plan:
     api_port: int
     proxy_ports: dict[str, int]
     targets: list[PlannedTarget] = field(default_factory=list)
+    # the second and further toxiproxy-server processes: (API port, proxy name -> port)
+    more: list[tuple[int, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def servers(self) -> list[tuple[str, int, dict[str, int]]]:
+        """Every toxiproxy-server process: (name, API port, proxy name -> listen port)."""
+        return [(toxiproxy_name(i), api, ports) for i, (api, ports)
+                in enumerate([(self.api_port, self.proxy_ports), *self.more])]
 
     def proxy_upstream(self, scenario: Scenario, name: str) -> str:
         proxy = next(p for p in scenario.proxies if p.name == name)
@@ -72,6 +88,11 @@ class Plan:
             if planned.target.name == proxy.upstream:
                 return f"{planned.address}:{planned.port}"
         return proxy.upstream
+
+
+def toxiproxy_name(index: int) -> str:
+    """The ``index``-th toxiproxy-server process's name: ``toxiproxy``, ``toxiproxy-2``..."""
+    return "toxiproxy" if index == 0 else f"toxiproxy-{index + 1}"
 
 
 def render(text: str, values: dict[str, str], where: str) -> str:
@@ -119,6 +140,11 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
         values[f"proxies.{name}.port"] = str(port)
         values[f"proxies.{name}.addr"] = f"{LOOPBACK}:{port}"
     plan = Plan(tool, api_port, proxy_ports)
+    for i in range(1, toxiproxy_processes(scenario)):
+        name = toxiproxy_name(i)
+        plan.more.append((ports.take(None, f"{name} API"),
+                          {p.name: ports.take(None, f"proxy {p.name!r} in {name}")
+                           for p in scenario.proxies}))
     for i, target in enumerate(scenario.all_targets):
         where = f"targets[{i}] ({target.name})"
         own = {**values, "port": str(target_ports[target.name]),
@@ -186,7 +212,8 @@ class LocalBackend(Backend):
         except BaseException:
             release(list(self._netns.values()))
             raise
-        self._toxiproxy: ManagedProcess | None = None
+        self.toxiproxy_processes = len(self.plan.servers)
+        self._servers: list[tuple[ManagedProcess, ToxiproxyClient]] = []
         self._client: ToxiproxyClient | None = None
         self._targets: list[ManagedProcess] = []
         self._reported: set[str] = set()
@@ -200,44 +227,52 @@ class LocalBackend(Backend):
         run_dir = ctx.run_dir
         logs = run_dir / "logs"
         plan = self.plan
-        self._toxiproxy = ManagedProcess(
-            "toxiproxy",
-            [str(plan.toxiproxy.path), "-host", LOOPBACK, "-port", str(plan.api_port),
-             "-runtime-metrics"],
-            log_dir=logs, role="control",
-        ).start()
-        client = ToxiproxyClient(LOOPBACK, plan.api_port, timeout=5.0)
-        self._client = client
-        if not wait_until(lambda: not self._toxiproxy_dead() and client.ping(), timeout=15):
-            raise EnvironmentFailure(
-                f"toxiproxy-server did not answer on {LOOPBACK}:{plan.api_port} within 15s\n"
-                + self._toxiproxy.tail())
-        ctx.events.emit(EventKind.PROCESS_START, process="toxiproxy", role="control",
-                        pid=self._toxiproxy.pid, version=plan.toxiproxy.version)
+        for name, api_port, _ in plan.servers:
+            proc = ManagedProcess(
+                name,
+                [str(plan.toxiproxy.path), "-host", LOOPBACK, "-port", str(api_port),
+                 "-runtime-metrics"],
+                log_dir=logs, role="control",
+            ).start()
+            self._servers.append((proc, ToxiproxyClient(LOOPBACK, api_port, timeout=5.0)))
+        self._client = self._servers[0][1]
+        controls: dict[str, TargetHandle] = {}
+        for proc, client in self._servers:
+            if not wait_until(partial(_answers, proc, client), timeout=15):
+                which = "" if proc.name == "toxiproxy" else f" ({proc.name})"
+                raise EnvironmentFailure(
+                    f"toxiproxy-server{which} did not answer on {LOOPBACK}:{client.port} "
+                    f"within 15s\n" + proc.tail())
+            ctx.events.emit(EventKind.PROCESS_START, process=proc.name, role="control",
+                            pid=proc.pid, version=plan.toxiproxy.version)
+            assert proc.pid is not None
+            controls[proc.name] = TargetHandle(
+                name=proc.name, role="control", pid=proc.pid, port=client.port,
+                sources={"fds": ProcSource(proc.pid, "fds", tree=False),
+                         "rss": ProcSource(proc.pid, "rss", tree=False),
+                         "threads": ProcSource(proc.pid, "threads", tree=False),
+                         "goroutines": make_source("prometheus:go_goroutines",
+                                                   metrics_url=f"{client.url}/metrics")})
         proxies: dict[str, tuple[str, int]] = {}
+        listeners: dict[str, list[tuple[str, int]]] = {}
         for proxy in self.scenario.proxies:
-            port = plan.proxy_ports[proxy.name]
             upstream = plan.proxy_upstream(self.scenario, proxy.name)
-            client.create_proxy(proxy.name, f"{LOOPBACK}:{port}", upstream)
-            proxies[proxy.name] = (LOOPBACK, port)
-            ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=f"{LOOPBACK}:{port}",
-                            upstream=upstream)
+            for (_, _, ports), (proc, client) in zip(plan.servers, self._servers, strict=True):
+                port = ports[proxy.name]
+                client.create_proxy(proxy.name, f"{LOOPBACK}:{port}", upstream)
+                listeners.setdefault(proxy.name, []).append((LOOPBACK, port))
+                ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name,
+                                listen=f"{LOOPBACK}:{port}", upstream=upstream,
+                                **({"server": proc.name} if len(self._servers) > 1 else {}))
+            proxies[proxy.name] = listeners[proxy.name][0]
         targets: dict[str, TargetHandle] = {}
         for planned in plan.targets:
             targets[planned.target.name] = self._start_target(planned, logs, ctx)
         self._check_upstreams()
-        tp_pid = self._toxiproxy.pid
-        assert tp_pid is not None
-        control = TargetHandle(
-            name="toxiproxy", role="control", pid=tp_pid, port=plan.api_port,
-            sources={"fds": ProcSource(tp_pid, "fds", tree=False),
-                     "rss": ProcSource(tp_pid, "rss", tree=False),
-                     "threads": ProcSource(tp_pid, "threads", tree=False),
-                     "goroutines": make_source("prometheus:go_goroutines",
-                                               metrics_url=f"{client.url}/metrics")},
-        )
-        return Topology(toxiproxy=client, proxies=proxies, targets=targets,
-                        controls={"toxiproxy": control})
+        injector = (self._client if len(self._servers) == 1
+                    else ToxiproxyGroup([client for _, client in self._servers]))
+        return Topology(toxiproxy=injector, proxies=proxies, targets=targets, controls=controls,
+                        listeners=listeners if len(self._servers) > 1 else {})
 
     def _check_upstreams(self) -> None:
         """Every proxy upstream that is not a target (those passed their health check)
@@ -257,8 +292,14 @@ class LocalBackend(Backend):
                     f"proxies[{i}] ({proxy.name}): upstream {proxy.upstream} does not accept "
                     f"connections ({exc.strerror or exc}); nothing was loaded") from exc
 
-    def _toxiproxy_dead(self) -> bool:
-        return self._toxiproxy is not None and self._toxiproxy.poll() is not None
+    def probe(self, timeout: float) -> dict[str, str]:
+        """Every toxiproxy-server's API, each within ``timeout`` s."""
+        out: dict[str, str] = {}
+        for proc, client in self._servers:
+            silence = client.silence(timeout)
+            if silence:
+                out[proc.name] = silence
+        return out
 
     def _start_target(self, planned: PlannedTarget, logs: Path, ctx: BackendContext) -> TargetHandle:
         target = planned.target
@@ -301,7 +342,7 @@ class LocalBackend(Backend):
 
     def exited(self) -> list[ProcessExit]:
         out = []
-        for proc in [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]:
+        for proc in self.processes():
             if proc.name in self._reported or proc.expected_exit:
                 continue
             code = proc.poll()
@@ -311,29 +352,28 @@ class LocalBackend(Backend):
         return out
 
     def processes(self) -> list[ManagedProcess]:
-        return [*self._targets, *([self._toxiproxy] if self._toxiproxy else [])]
+        return [*self._targets, *(proc for proc, _ in self._servers)]
 
     # ------------------------------------------------------------------ down
 
     def down(self) -> list[str]:
         """Remove toxics and proxies, stop targets (reverse order), then toxiproxy."""
         problems: list[str] = []
-        if self._client is not None and self._toxiproxy is not None and self._toxiproxy.running:
-            silence = self._client.silence(timeout=1.0)
+        for proc, client in self._servers:
+            if not proc.running:
+                continue
+            silence = client.silence(timeout=1.0)
             if silence is not None:
                 # a frozen server would make every removal wait out its timeout; its proxies
                 # and toxics die with it just below (it is ours)
-                problems.append(f"toxiproxy: {silence}; not removing toxics one by one, "
+                problems.append(f"{proc.name}: {silence}; not removing toxics one by one, "
                                 "stopping it")
             else:
-                try:
-                    problems += self._client.clear()
-                except ToxiproxyError as exc:  # pragma: no cover - clear() does not raise
-                    problems.append(str(exc))
+                problems += client.clear()  # never raises: returns what it could not undo
         for proc in reversed(self._targets):
             proc.stop(grace=5.0)
-        if self._toxiproxy is not None:
-            self._toxiproxy.stop(grace=3.0)
+        for proc, _ in self._servers:
+            proc.stop(grace=3.0)
         problems += release(list(self._netns.values()))
         return problems
 
@@ -368,6 +408,11 @@ def upstream_address(ns: Netns, other: Netns | None) -> str:
     has a namespace too, else the host's side of its own link (the other must listen there
     or on 0.0.0.0: 127.0.0.1 of the host is not reachable from a namespace)."""
     return other.addresses.service if other is not None else ns.addresses.host
+
+
+def _answers(proc: ManagedProcess, client: ToxiproxyClient) -> bool:
+    """A toxiproxy-server is up: its process runs and its API answers."""
+    return proc.poll() is None and client.ping()
 
 
 def _health_text(planned: PlannedTarget) -> str:

@@ -4,6 +4,6 @@ The phase timeline that applies and removes faults is ``harness.run.Run``; conta
 are the compose backend's (``Backend.apply_container_fault``).
 """
 
-from harness.chaos.toxiproxy import ToxiproxyClient
+from harness.chaos.toxiproxy import ToxiproxyClient, ToxiproxyGroup
 
-__all__ = ["ToxiproxyClient"]
+__all__ = ["ToxiproxyClient", "ToxiproxyGroup"]

@@ -197,6 +197,52 @@ class ToxiproxyClient:
         return problems
 
 
+class ToxiproxyGroup:
+    """Several toxiproxy-server processes acting as one (``toxiproxy_processes``): each proxy
+    exists in every one of them under the same name, and a fault applies to all of them.
+
+    A fault that one server refuses is removed again from those that took it before the
+    error is raised, so a phase never runs with a fault on part of its connections.
+    """
+
+    def __init__(self, clients: list[ToxiproxyClient]) -> None:
+        if not clients:
+            raise ValueError("ToxiproxyGroup needs at least one client")
+        self.clients = clients
+
+    def add_fault(self, proxy: str, fault: Fault, name: str | None = None) -> str:
+        """Apply ``fault`` on ``proxy`` in every server; returns the toxic's name."""
+        done: list[ToxiproxyClient] = []
+        toxic = ""
+        try:
+            for client in self.clients:
+                toxic = client.add_fault(proxy, fault, name)
+                done.append(client)
+        except ToxiproxyError as exc:
+            for client in done:
+                try:
+                    client.remove_fault(proxy, toxic)
+                except ToxiproxyError as undo:
+                    exc.add_note(f"and undoing it on {client.url} failed: {undo}")
+            raise
+        return toxic
+
+    def remove_fault(self, proxy: str, toxic: str) -> None:
+        """Undo ``add_fault`` in every server (tries all; raises the first error)."""
+        errors: list[ToxiproxyError] = []
+        for client in self.clients:
+            try:
+                client.remove_fault(proxy, toxic)
+            except ToxiproxyError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def clear(self) -> list[str]:
+        """``clear()`` of every server; the problems of all of them."""
+        return [problem for client in self.clients for problem in client.clear()]
+
+
 def _text(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     if isinstance(arg, bytes):

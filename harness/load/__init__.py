@@ -8,23 +8,26 @@ For user classes (your own locustfile, or the bundled ones in ``harness.load.use
 
     from harness.load import option
     path = option("path", "/")      # the scenario's load.options["path"], or "/" without it
-    with in_flight():               # a non-HTTP exchange that may hang: counted at phase edges
-        ...                         # (fire its request event inside the block)
+    with in_flight("WS", "ping"):   # a non-HTTP exchange that may hang: counted at phase
+        ...                         # edges under this type and name (fire its request event
+                                    # inside the block, with the same type and name)
 """
 
 from harness.load._arrival import (
+    ARRIVAL_COUNTS,
     ARRIVAL_ENV,
     ARRIVALS_COLUMNS,
     ARRIVALS_FILE,
     ArrivalPlan,
     Step,
+    arrival_counts,
     arrival_plan,
     decode_arrival,
     encode_arrival,
     intended_offsets,
     requested,
 )
-from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight
+from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight, request_name
 from harness.load._options import option
 from harness.load._plan import (
     InPhase,
@@ -37,6 +40,7 @@ from harness.load._plan import (
     plan_from_scenario,
 )
 from harness.load._runner import LoadFailed, LocustRun, write_locustfile
+from harness.load._userclass import HOSTS_ENV, spread_hosts
 from harness.load._windows import (
     HIGHEST_US,
     LOWEST_US,
@@ -57,8 +61,10 @@ from harness.load._windows import (
 __all__ = [
     "ARRIVALS_COLUMNS",
     "ARRIVALS_FILE",
+    "ARRIVAL_COUNTS",
     "ARRIVAL_ENV",
     "HIGHEST_US",
+    "HOSTS_ENV",
     "LOWEST_US",
     "NAME_CAP",
     "OTHER_KEY",
@@ -78,6 +84,7 @@ __all__ = [
     "Step",
     "Wait",
     "Window",
+    "arrival_counts",
     "arrival_plan",
     "decide",
     "decode_arrival",
@@ -92,7 +99,9 @@ __all__ = [
     "option",
     "phase_at",
     "plan_from_scenario",
+    "request_name",
     "requested",
+    "spread_hosts",
     "to_micros",
     "write_locustfile",
 ]

@@ -11,11 +11,13 @@ sends ``1/workers`` of every rate. Latency is measured from each request's inten
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Final
 
 from harness.scenario import Scenario
@@ -115,3 +117,29 @@ def intended_offsets(steps: list[Step], phase_shift: float = 0.0) -> Iterator[tu
 def requested(steps: list[Step], start: float, end: float) -> float:
     """Requests the schedule asks for between ``start`` and ``end`` (seconds from load start)."""
     return sum(s.rate * max(0.0, min(end, s.end) - max(start, s.start)) for s in steps)
+
+
+ARRIVAL_COUNTS: Final = ("intended", "started", "late", "dropped")
+
+
+def arrival_counts(run_dir: Path) -> dict[str, dict[str, int]]:
+    """``arrivals.csv`` summed per phase (in the file's order of first sight): every count of
+    ``ARRIVAL_COUNTS``. Empty when the file is missing; a torn line (a killed run) is
+    skipped."""
+    path = Path(run_dir) / ARRIVALS_FILE
+    out: dict[str, dict[str, int]] = {}
+    try:
+        fh = path.open(encoding="utf-8", errors="replace", newline="")
+    except FileNotFoundError:
+        return out
+    with fh:
+        for raw in csv.DictReader(fh):
+            try:
+                counts = {k: int(float(raw[k])) for k in ARRIVAL_COUNTS}
+                phase = str(raw["phase"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            total = out.setdefault(phase, dict.fromkeys(ARRIVAL_COUNTS, 0))
+            for key, value in counts.items():
+                total[key] += value
+    return out

@@ -19,6 +19,10 @@ was in flight through that phase too). The adaptive part keeps a slow-but-workin
 (every request takes 5 s) from having its normal in-flight requests counted at each edge;
 a hung one is counted as soon as its requests outlive what the phase has shown is normal.
 
+A request's ``(request_type, name)``, when its start says it (Locust's HTTP sessions: the
+method and the name Locust will report; ``in_flight("WS", "ping")``), goes with it, so a
+stuck request is recorded under its own name too and a per-name error ratio sees it.
+
 Keys name the caller (the current greenlet): one greenlet has one request in progress at a
 time (nested marks stack), and the request event is fired in the greenlet that made it.
 """
@@ -30,7 +34,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 STUCK_FLOOR_S: Final = 1.0  # a request younger than this at an edge is never stuck
 STUCK_FACTOR: Final = 2.0  # ... nor one younger than twice the slowest recent request
@@ -41,6 +46,7 @@ class Pending:
     """One request in flight."""
 
     started: float  # epoch seconds
+    name: tuple[str, str] | None = None  # (request_type, name), when known at the start
     counted: bool = False  # recorded as stuck: its own event is dropped
     event_seen: bool = False
 
@@ -58,10 +64,11 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._open)
 
-    def begin(self, key: object, now: float) -> int:
-        """A request starts in ``key``; returns the token to end it with."""
+    def begin(self, key: object, now: float, name: tuple[str, str] | None = None) -> int:
+        """A request (``(request_type, name)`` when known) starts in ``key``; returns the
+        token to end it with."""
         token = next(self._ids)
-        self._open[token] = Pending(now)
+        self._open[token] = Pending(now, name)
         self._stacks.setdefault(key, []).append(token)
         return token
 
@@ -106,32 +113,65 @@ class InFlight:
                factor: float = STUCK_FACTOR) -> list[float]:
         """At an edge (epoch ``at``): the ages (seconds) of the stuck requests, marked as
         counted. Starts a new 'slowest' for the next phase."""
+        return [age for age, _ in self.expire_named(at, floor, factor)]
+
+    def expire_named(self, at: float, floor: float = STUCK_FLOOR_S, factor: float = STUCK_FACTOR,
+                     ) -> list[tuple[float, tuple[str, str] | None]]:
+        """``expire`` with each stuck request's ``(request_type, name)`` (None: unknown)."""
         limit = self.stuck_after(floor, factor)
-        ages: list[float] = []
+        stuck: list[tuple[float, tuple[str, str] | None]] = []
         for pending in self._open.values():
             age = at - pending.started
             if age > limit:
                 pending.counted = True
-                ages.append(age)
+                stuck.append((age, pending.name))
         self.slowest = 0.0
-        return ages
+        return stuck
+
+
+def request_name(session: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 full_url: bool) -> tuple[str, str] | None:
+    """``(request_type, name)`` that Locust will report for ``session.request(method, url,
+    name=None, ...)``: the explicit name, else the session's ``rename_request`` name, else
+    the URL (HttpSession: its path and query; FastHttpSession, ``full_url``: as given).
+    None when the call does not say (the request then counts in the total only if stuck)."""
+    method = kwargs.get("method", args[0] if args else None)
+    url = kwargs.get("url", args[1] if len(args) > 1 else None)
+    name = kwargs.get("name", args[2] if len(args) > 2 else None)
+    if method is None or url is None:
+        return None
+    if isinstance(method, bytes):
+        method = method.decode("latin-1")
+    if isinstance(url, bytes):
+        url = url.decode("latin-1")
+    name = name or getattr(session, "request_name", None)
+    if not name:
+        if full_url:
+            name = str(url)
+        else:
+            parts = urlsplit(str(url))
+            name = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return str(method), str(name)
 
 
 TRACKER: Final = InFlight()  # this Locust process's requests in flight
 
 
 @contextmanager
-def in_flight() -> Iterator[None]:
+def in_flight(request_type: str | None = None, name: str | None = None) -> Iterator[None]:
     """Mark one exchange of a custom (non-HTTP) user as in flight until the block ends.
 
     Fire the exchange's request event inside the block: if the exchange was still running
     at a phase edge and was recorded there as stuck, that event is dropped (it was counted).
+    Give the ``request_type`` and ``name`` that event will carry, and a stuck exchange is
+    recorded under that name too (else in the total only).
     ``HttpUser``/``FastHttpUser`` requests are tracked without this.
     """
     import gevent  # only ever called inside a Locust process
 
     key = gevent.getcurrent()
-    token = TRACKER.begin(key, time.time())
+    named = (request_type or "", name) if name is not None else None
+    token = TRACKER.begin(key, time.time(), named)
     try:
         yield
     finally:

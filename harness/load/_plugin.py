@@ -26,8 +26,10 @@ Per request name: each request is recorded under its ``(request_type, name)`` to
 (``_windows.py``: capped at ``NAME_CAP`` names, the rest folded into ``(other)``); the
 master or standalone process appends a ``latency_names_folded`` event to ``events.jsonl``
 when that first happens and again at the end (one short line, appended: atomic beside the
-harness's own writes). Requests recorded as stuck at a phase edge have no name: they count
-in the total window only.
+harness's own writes). Requests recorded as stuck at a phase edge count under the name
+their request event would have carried (Locust's HTTP sessions: the method, and the
+explicit name or the session's ``rename_request`` name or the URL's path and query as
+Locust names it; ``in_flight(type, name)``), and in the total only when it is unknown.
 
 Workers on other machines (``attach.locust``: the chart's worker pods) cannot read the run
 folder: the master tells them when load began (``harness_load_start``), so their phase
@@ -61,7 +63,7 @@ from locust.runners import (
 )
 
 from harness.events import EventKind
-from harness.load._inflight import TRACKER
+from harness.load._inflight import TRACKER, request_name
 from harness.load._plan import (
     HEARTBEAT_FILE,
     LOAD_START_FILE,
@@ -234,12 +236,12 @@ class LatencyPlugin:
             self._record_stuck(cutoff, cutoff - 0.5)
 
     def _record_stuck(self, at: float, where: float) -> None:
-        ages = TRACKER.expire(at)
-        for age in ages:
-            self._record(where, age * 1000.0, True)
-        if ages:
+        stuck = TRACKER.expire_named(at)
+        for age, name in stuck:
+            self._record(where, age * 1000.0, True, name)
+        if stuck:
             log.warning("%d requests still in flight after up to %.1f s: recorded as failed",
-                        len(ages), max(ages))
+                        len(stuck), max(age for age, _ in stuck))
 
     def _edge_loop(self) -> None:
         while not self.drained:
@@ -420,9 +422,10 @@ def _plan_ends() -> list[float] | None:
     return ends
 
 
-def _track_requests(cls: type) -> None:
+def _track_requests(cls: type, *, full_url: bool = False) -> None:
     """Wrap ``cls.request`` (Locust's HttpSession / FastHttpSession): every request a user
-    makes through it is in flight from its start to its end (``_inflight.py``)."""
+    makes through it is in flight from its start to its end (``_inflight.py``), under the
+    name Locust will report it by."""
     original = cls.request  # type: ignore[attr-defined]
     if getattr(original, "_harness_tracked", False):
         return
@@ -430,7 +433,8 @@ def _track_requests(cls: type) -> None:
     @functools.wraps(original)
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         key = gevent.getcurrent()
-        token = TRACKER.begin(key, time.time())
+        token = TRACKER.begin(key, time.time(), request_name(self, args, kwargs,
+                                                             full_url=full_url))
         follows = bool(kwargs.get("catch_response"))
         try:
             return original(self, *args, **kwargs)
@@ -446,7 +450,7 @@ def _track_locust_clients() -> None:
     from locust.contrib.fasthttp import FastHttpSession
 
     _track_requests(HttpSession)
-    _track_requests(FastHttpSession)
+    _track_requests(FastHttpSession, full_url=True)
 
 
 _plugin: LatencyPlugin | None = None

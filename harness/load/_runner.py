@@ -36,6 +36,7 @@ from harness.load._plan import (
     encode_plan,
     plan_from_scenario,
 )
+from harness.load._userclass import HOSTS_ENV
 from harness.scenario import Scenario, locustfile_is_path, split_host_port
 
 LOCUSTFILE = "locustfile.py"
@@ -109,9 +110,12 @@ def write_locustfile(
 class LocustRun:
     """Locust, headless, driven by the scenario's phases; latency windows into ``run_dir``."""
 
-    def __init__(self, scenario: Scenario, host_url: str, run_dir: Path, t0: float) -> None:
+    def __init__(self, scenario: Scenario, host_url: str | list[str], run_dir: Path,
+                 t0: float) -> None:
         self.scenario = scenario
-        self.host_url = host_url
+        # several URLs: one proxy in several toxiproxy-server processes; each user picks one
+        self.hosts = [host_url] if isinstance(host_url, str) else list(host_url)
+        self.host_url = self.hosts[0]
         self.run_dir = Path(run_dir).resolve()  # Locust runs with cwd=run_dir
         self.t0 = t0
         self.plan: list[PlanPhase] = plan_from_scenario(scenario)
@@ -151,6 +155,7 @@ class LocustRun:
             RUN_DIR_ENV: str(self.run_dir.resolve()),
             T0_ENV: repr(self.t0),
             OPTIONS_ENV: json.dumps(self.scenario.load.options),
+            **({HOSTS_ENV: json.dumps(self.hosts)} if len(self.hosts) > 1 else {}),
             **({ARRIVAL_ENV: encode_arrival(arrival)} if arrival is not None else {}),
         }
 

@@ -1,12 +1,21 @@
 """The scenario's user classes (and the locustfile's own shape) as the generated locustfile
 binds them: ``load.user`` (one name, a list, or none: every User class of the locustfile),
-``load.weights`` / ``load.fixed_counts`` set on the classes, and ``load.shape``."""
+``load.weights`` / ``load.fixed_counts`` set on the classes, and ``load.shape``.
+
+When the run's proxy listens in several toxiproxy-server processes (``HARNESS_HOSTS``, a JSON
+list of URLs), every user of a class gets one of them as its own ``host`` in turn, before the
+class's ``__init__`` runs (an ``HttpUser`` builds its client from it): Locust sets one host
+for every class, and this spreads the connections over the processes with any locustfile.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
+import itertools
+import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +24,39 @@ from typing import Any
 from harness.scenario import locustfile_is_path
 
 DEFAULT_MODULE = "harness.load.users"
+HOSTS_ENV = "HARNESS_HOSTS"
+_SPREAD = "_harness_spread"  # set on a class whose __init__ picks a host (once per class)
+
+
+def spread_hosts(cls: Any, hosts: list[str]) -> None:
+    """Give each new user of ``cls`` the next of ``hosts`` as its own ``host``.
+
+    Users are counted per process from a place that differs per process (its pid), so the
+    workers of a run do not all start on the first host. A class is wrapped once."""
+    if len(hosts) < 2 or _SPREAD in vars(cls):
+        return
+    turn = itertools.count(os.getpid())
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if "host" not in vars(self):  # a subclass's wrapper already picked
+            self.host = hosts[next(turn) % len(hosts)]
+        original(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    setattr(cls, _SPREAD, True)
+
+
+def spread_targets() -> list[str]:
+    """The listen addresses (URLs) the run spreads its load over (``HARNESS_HOSTS``); empty
+    when it has one."""
+    text = os.environ.get(HOSTS_ENV)
+    if not text:
+        return []
+    hosts = json.loads(text)
+    if not (isinstance(hosts, list) and all(isinstance(h, str) for h in hosts)):
+        raise ValueError(f"{HOSTS_ENV}: not a JSON list of URLs: {text!r}")
+    return hosts
 
 
 def _import(ref: str) -> ModuleType:
@@ -63,6 +105,7 @@ def resolve_user_class(user: str, locustfile: str | None, *, weight: int | None 
         found.weight = weight
     if fixed_count is not None:
         found.fixed_count = fixed_count
+    spread_hosts(found, spread_targets())
     return found
 
 

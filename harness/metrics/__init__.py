@@ -3,11 +3,12 @@
 from harness.metrics._tcp import (
     count_states,
     diag_tcp_states,
+    parse_sock_diag,
     parse_tcp_table,
     read_proc_tcp_states,
 )
 from harness.metrics._tree import ProcessTree
-from harness.metrics.sampler import Sampler
+from harness.metrics.sampler import Sampler, next_tick
 from harness.metrics.sources import ProcSource, evidence_source, make_source
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "diag_tcp_states",
     "evidence_source",
     "make_source",
+    "next_tick",
+    "parse_sock_diag",
     "parse_tcp_table",
     "read_proc_tcp_states",
 ]

@@ -1,9 +1,23 @@
 """The sampler: every ``interval`` seconds, every source of every target, to samples.csv.
 
-Runs in its own thread, on an absolute schedule (no drift), flushing each row, so a run
-killed at any second leaves every sample taken so far. A tick that raises (a full disk) stops
-the thread with the exception in ``error``; the run polls it and ends as an environment
-failure. Keeps only the latest value of each series in memory (flat memory over a 24 h soak).
+Runs in its own thread, on a fixed schedule (tick ``n`` starts at ``start + n * interval``:
+no drift however long the readings take), flushing each row, so a run killed at any second
+leaves every sample taken so far. Every row of a tick is stamped with the tick's start, as
+Prometheus stamps a scrape: the series of one tick share one time, and the spacing of the
+times is the schedule's (a reading that takes 300 ms does not move its series by 300 ms).
+A tick that overruns its interval is followed at once by the next, which keeps to the
+schedule; ticks that could not start at all (an overrun past a whole interval) are skipped,
+and show as a gap. In the thread, the handles of a tick are read side by side (a few worker
+threads): most of a reading is the kernel's (``/proc`` fd folders of 10,000 entries, a
+sock_diag dump), so the tick takes about its slowest handle rather than the sum, and on a
+busy machine it is not one thread queuing for CPU behind everyone else's. The rows are
+written in handle order by the sampler thread. With a ``harness`` handle (the run's own
+control series) each tick also writes ``harness,tick_s``: the seconds the tick's readings
+took, so a slow sampler is seen.
+
+A tick that raises (a full disk) stops the thread with the exception in ``error``; the run
+polls it and ends as an environment failure. Keeps only the latest value of each series in
+memory (flat memory over a 24 h soak).
 
 A source summed over a process tree (``proc:fds`` of a master and its workers) also says
 what each process holds: those rows go to ``processes.csv`` (t,target,pid,name,metric,value,
@@ -16,12 +30,39 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.backends import TargetHandle
 from harness.events import EventKind
 from harness.runfolder import PROCESSES_HEADER, SAMPLES_HEADER, EventLog, LineWriter, fmt
-from harness.typing import ProcessBreakdown
+from harness.typing import MetricSource, ProcessBreakdown
+
+SELF = "harness"  # the harness's own control series (harness.run.self_handle)
+TICK_METRIC = "tick_s"
+
+
+def next_tick(last: float, interval: float, now: float) -> float:
+    """When the tick after the one scheduled at ``last`` starts: ``last + interval``, or,
+    when ``now`` is already a whole interval past that, the latest point of the schedule not
+    after ``now`` (the ticks in between are skipped rather than run in a burst)."""
+    due = last + interval
+    if now - due >= interval:
+        due += (now - due) // interval * interval
+    return due
+
+
+READERS = 4  # threads reading the handles of one tick side by side
+
+
+def _read_handle(handle: TargetHandle) -> list[tuple[str, MetricSource, float]]:
+    """Every source of one handle that has a value now: ``(alias, source, value)``."""
+    out = []
+    for alias, source in handle.sources.items():
+        value = source.read()
+        if value is not None:
+            out.append((alias, source, value))
+    return out
 
 
 class Sampler:
@@ -43,6 +84,7 @@ class Sampler:
         self.latest: dict[tuple[str, str], float] = {}
         self.error: Exception | None = None  # why the sampler stopped early (the run ends)
         self.ticks = 0
+        self._pool: ThreadPoolExecutor | None = None  # while the thread runs
 
     def add(self, handles: Iterable[TargetHandle]) -> None:
         """Start sampling these handles too (e.g. Locust once it has started)."""
@@ -55,20 +97,29 @@ class Sampler:
         with self._lock:
             self._handles.pop(name, None)
 
-    def sample_once(self) -> None:
-        """Read every source now and write one row per value."""
+    def sample_once(self, at: float | None = None) -> None:
+        """Read every source and write one row per value, every row stamped ``at`` (the
+        tick's start, ``time.time()``; default: now)."""
+        started = time.monotonic()
+        t = f"{(time.time() if at is None else at) - self.t0:.3f}"
         with self._lock:
             handles = list(self._handles.values())
-        for handle in handles:
-            for alias, source in handle.sources.items():
-                value = source.read()
-                if value is None:
-                    continue
-                t = f"{time.time() - self.t0:.3f}"
+        pool = self._pool
+        if pool is not None and len(handles) > 1:
+            futures = [pool.submit(_read_handle, handle) for handle in handles]
+            readings = [future.result() for future in futures]  # a source's error raises here
+        else:
+            readings = [_read_handle(handle) for handle in handles]
+        for handle, values in zip(handles, readings, strict=True):
+            for alias, source, value in values:
                 self._writer.write_row((t, handle.name, alias, fmt(value)))
                 self.latest[(handle.name, alias)] = value
                 if isinstance(source, ProcessBreakdown):
                     self._write_processes(t, handle.name, alias, source)
+        if any(h.name == SELF for h in handles):
+            took = time.monotonic() - started
+            self._writer.write_row((t, SELF, TICK_METRIC, fmt(took)))
+            self.latest[(SELF, TICK_METRIC)] = took
         self.ticks += 1
 
     def _write_processes(self, t: str, target: str, alias: str, source: ProcessBreakdown) -> None:
@@ -81,23 +132,21 @@ class Sampler:
             self._processes.write_row((t, target, pid, name, alias, fmt(value)))
 
     def _loop(self) -> None:
+        # the schedule in monotonic time; a tick's stamp is the wall clock at its start
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                self.sample_once()
+                self.sample_once(at=time.time())
             except Exception as exc:  # a full disk, a source bug: recorded; the run ends on it
                 self.error = exc
                 if self.events is not None:
                     self.events.emit(EventKind.ERROR, message=f"the sampler stopped: {exc!r}")
                 return
-            next_at += self.interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # a slow tick: skip ahead rather than burst
-                next_at = time.monotonic()
-                delay = 0
-            self._stop.wait(delay)
+            next_at = next_tick(next_at, self.interval, time.monotonic())
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sampler-read")
         self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
         self._thread.start()
 
@@ -106,6 +155,8 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         for writer in (self._writer, self._processes):
             if writer is None:
                 continue

@@ -32,7 +32,7 @@ from harness.report._timeline import (
     shade_phases,
 )
 from harness.runfolder import LatencyTable, RunRecord
-from harness.scenario import RESERVED_TARGETS
+from harness.scenario import is_reserved
 from harness.verdicts import Check
 
 DPI = 100
@@ -92,7 +92,7 @@ class ChartContext:
 def target_names(run: RunRecord, control: bool) -> list[str]:
     """Targets seen in samples, control ones (toxiproxy, locust) or the others."""
     names = sorted({t for t, _ in run.series})
-    return [n for n in names if (n in RESERVED_TARGETS) == control]
+    return [n for n in names if is_reserved(n) == control]
 
 
 def metrics_of(run: RunRecord, targets: list[str]) -> list[str]:

@@ -25,6 +25,7 @@ from harness.scenario._model import (
     Proxy,
     Scenario,
     Target,
+    is_reserved,
 )
 from harness.scenario._parse import (
     SCENARIO_DIRS,
@@ -67,6 +68,7 @@ __all__ = [
     "attach_problems",
     "format_duration",
     "is_latency_key",
+    "is_reserved",
     "load_scenario",
     "load_yaml",
     "locustfile_is_path",

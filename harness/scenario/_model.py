@@ -23,6 +23,12 @@ METRIC_SOURCE = re.compile(
 )
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust", "harness")
+
+
+def is_reserved(name: str) -> bool:
+    """A name of the harness's control series: ``toxiproxy``, ``locust``, ``harness``, and
+    ``toxiproxy-2``... (the further toxiproxy-server processes of a run)."""
+    return name in RESERVED_TARGETS or re.fullmatch(r"toxiproxy-\d+", name) is not None
 # Below 0.1 s the sampler is a busy loop (and /proc reads of a tree take longer than that).
 MIN_SAMPLE_INTERVAL = 0.1
 MAX_SAMPLE_INTERVAL = 3600.0
@@ -223,7 +229,7 @@ class Target(_Strict):
             raise ValueError("netns: a Kubernetes target runs in its pods' namespaces, not ours")
         if self.command is not None and not self.command:
             raise ValueError("command: must not be empty")
-        if self.name in RESERVED_TARGETS:
+        if is_reserved(self.name):
             raise ValueError(f"name {self.name!r} is reserved for the harness's control series")
         if not self.netns:
             for alias, source in self.metrics.items():
@@ -392,6 +398,11 @@ class Scenario(_Strict):
     attach: AttachSettings | None = Field(
         None, description="endpoints of a running topology, for --backend attach"
     )
+    toxiproxy_processes: int | None = Field(
+        None, ge=1, le=16,
+        description="--backend local: toxiproxy-server processes, each proxy listening in "
+        "all of them and the load spread over them; omitted: as many as the open-file hard "
+        "limit needs (two FDs per proxied connection)")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
@@ -542,7 +553,7 @@ class Scenario(_Strict):
                         f"{did_you_mean(named, phase_names)}"
                     )
             for target in threshold.targets or []:
-                if target not in target_names and target not in RESERVED_TARGETS:
+                if target not in target_names and not is_reserved(target):
                     errors.append(
                         f"thresholds.{key}.targets: no target named {target!r}"
                         f"{did_you_mean(target, target_names)}"

@@ -160,7 +160,8 @@ class FakeLoad:
         self.exit_code: int | None = None
 
     @classmethod
-    def factory(cls, log: CallLog) -> Callable[[Scenario, str, Path, float], LoadRunner]:
+    def factory(cls, log: CallLog) -> Callable[[Scenario, str | list[str], Path, float],
+                                                LoadRunner]:
         """What ``Run(load=...)`` takes; the runner it makes shares ``log``."""
         return lambda scenario, host_url, run_dir, t0: cls(log, scenario.duration)
 

@@ -177,3 +177,54 @@ def test_names_beyond_the_cap_fold_into_other_and_events_say_so(tmp_path):
     folded = [e for e in events if e["kind"] == "latency_names_folded"]
     assert [e["final"] for e in folded] == [False, True], folded
     assert folded[-1]["cap"] == 50 and folded[-1]["folded_requests"] > 0
+
+
+def test_fixed_counts_and_tags_choose_the_users_and_their_tasks(tmp_path):
+    """fixed_counts Writer 1 of 5 users: Writer's share of the requests is 1/5; tags
+    [read, write] run only those tasks (the admin one never runs).
+
+    Both classes wait the same 50 ms on the same ~1 ms endpoint, so the request mix is the
+    user mix: 4 Readers to 1 Writer, fixed by Locust, not drawn. The margin (0.2 +- 0.05):
+    the share moves only with the users' pace, and they share one process and one clock
+    (measured: 0.20)."""
+    scenario = scenario_from_dict({
+        "name": "fixed-tags", "target": TARGET,
+        "load": {"locustfile": str(FILES / "tagged.py"), "user": ["Reader", "Writer"],
+                 "fixed_counts": {"Writer": 1}, "tags": ["read", "write"],
+                 "users": 5, "spawn_rate": 100},
+        "phases": [{"name": "steady", "duration": "8s"}],
+        "thresholds": {"error_ratio": {"max": 0.01, "names": ["/read", "/write"]}},
+    })
+    run_dir = tmp_path / "run"
+    outcome = run_scenario(scenario, RunOptions(out=run_dir, quiet=True))
+    names = read_name_latency(run_dir / "latency-names.csv")
+    counts = {key[1]: int(table.requests.sum()) for key, table in names.items()}
+    assert set(counts) == {"/read", "/write"}, counts
+    total = counts["/read"] + counts["/write"]
+    assert total >= 200, counts  # 5 users at up to 20 req/s for 8 s: ~800 when idle
+    assert abs(counts["/write"] / total - 0.2) <= 0.05, counts
+    checks = {c.name: c for c in outcome.summary.checks}
+    assert checks["error_ratio[steady][GET /write]"].verdict == Verdict.PASS
+
+
+def test_a_request_that_never_finishes_fails_under_its_own_name(tmp_path):
+    """Requests to /hang still in flight at the phase edge are recorded as failures under
+    'GET /hang' (the name Locust would have reported), so its per-name error ratio fails
+    while /fast's passes."""
+    scenario = scenario_from_dict({
+        "name": "hanging", "target": TARGET,
+        "load": {"locustfile": str(FILES / "hanging.py"), "users": 4, "spawn_rate": 100},
+        "phases": [{"name": "steady", "duration": "5s"}, {"name": "after", "duration": "3s"}],
+        "thresholds": {"error_ratio": {"max": 0.01, "names": ["/hang", "/fast"],
+                                       "phases": ["steady"]}},
+    })
+    run_dir = tmp_path / "run"
+    outcome = run_scenario(scenario, RunOptions(out=run_dir, quiet=True))
+    names = read_name_latency(run_dir / "latency-names.csv")
+    hang = names[("GET", "/hang")]
+    # the two Hanger users each wait on one /hang (60 s): both stuck at steady's edge
+    assert int(hang.failures.sum()) >= 2, hang
+    assert int(names[("GET", "/fast")].failures.sum()) == 0
+    checks = {c.name: c for c in outcome.summary.checks}
+    assert checks["error_ratio[steady][GET /hang]"].verdict == Verdict.FAIL
+    assert checks["error_ratio[steady][GET /fast]"].verdict == Verdict.PASS

@@ -6,23 +6,56 @@ import resource
 
 import pytest
 
-from harness.limits import FdLimit, needed_fds, raise_open_files
+from harness.limits import FdLimit, connections, needed_fds, raise_open_files, toxiproxy_processes
 from harness.scenario import scenario_from_dict
 
 
-def _scenario(load: dict[str, object], phases: list[dict[str, object]]):
-    return scenario_from_dict({"name": "fd", "target": {"sample": "healthy"}, "load": load,
-                               "phases": phases})
+def _raw(load: dict[str, object], phases: list[dict[str, object]], *,
+         proxies: bool = False) -> dict[str, object]:
+    return {"name": "fd", "target": {"sample": "healthy"}, "load": load, "phases": phases,
+            **({"proxies": [{"name": "front", "upstream": "target"}]} if proxies else {})}
+
+
+def _scenario(load: dict[str, object], phases: list[dict[str, object]], *,
+              proxies: bool = False):
+    return scenario_from_dict(_raw(load, phases, proxies=proxies))
 
 
 def test_needed_fds_follows_the_busiest_phase_and_the_open_model_cap():
-    """Closed: 3 FDs per user of the busiest phase (+256); open: per request in flight."""
+    """The busiest process: one FD per user of the busiest phase (Locust, the target) and
+    two per connection in Toxiproxy (+256); open model: per request in flight."""
     closed = _scenario({"user": "HttpApiUser", "users": 10},
                        [{"name": "a", "duration": 5}, {"name": "b", "duration": 5, "users": 4000}])
-    assert needed_fds(closed) == 256 + 3 * 4000
+    assert needed_fds(closed) == 256 + 4000  # no proxy: Locust's and the target's one each
+    proxied = _scenario({"user": "HttpApiUser", "users": 4000}, [{"name": "a", "duration": 5}],
+                        proxies=True)
+    assert needed_fds(proxied) == 256 + 2 * 4000
+    assert needed_fds(proxied, toxiproxy_processes=2) == 256 + 4000
+    assert needed_fds(proxied, toxiproxy_processes=4) == 256 + 4000  # then Locust's is the max
     opened = _scenario({"user": "OpenHttpUser", "arrival_rate": 50, "max_in_flight": 500},
-                       [{"name": "a", "duration": 5}])
-    assert needed_fds(opened) == 256 + 3 * 500
+                       [{"name": "a", "duration": 5}], proxies=True)
+    assert needed_fds(opened) == 256 + 2 * 500
+
+
+def test_toxiproxy_processes_keep_each_under_the_hard_limit():
+    """Two FDs per proxied connection: 10,000 stalled sockets under a hard limit of 20,000
+    need two toxiproxy-server processes; a scenario's own number wins; no proxy, one."""
+    stalled = {"user": "StalledClient", "users": 100, "options": {"max_open": 100}}
+    many = _scenario(stalled, [{"name": "a", "duration": 5}], proxies=True)
+    assert connections(many) == 10_000
+    assert toxiproxy_processes(many, hard=20_000) == 2
+    assert toxiproxy_processes(many, hard=1 << 20) == 1
+    assert toxiproxy_processes(many, hard=resource.RLIM_INFINITY) == 1
+    assert toxiproxy_processes(many, hard=2_000) == 12  # 872 each
+    assert toxiproxy_processes(many, hard=1_000) == 16  # capped: the fd_limit warning says it
+    few = _scenario({"user": "HttpApiUser", "users": 100}, [{"name": "a", "duration": 5}],
+                    proxies=True)
+    assert toxiproxy_processes(few, hard=20_000) == 1
+    assert toxiproxy_processes(_scenario(stalled, [{"name": "a", "duration": 5}]),
+                               hard=20_000) == 1  # nothing proxied
+    fixed = scenario_from_dict({**_raw(stalled, [{"name": "a", "duration": 5}], proxies=True),
+                                "toxiproxy_processes": 3})
+    assert toxiproxy_processes(fixed, hard=1 << 20) == 3
 
 
 def test_the_soft_limit_is_raised_to_the_hard_limit():

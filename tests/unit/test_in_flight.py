@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness.load import InFlight
+import pytest
+
+from harness.load import InFlight, request_name
 
 
 def test_a_request_older_than_the_floor_is_stuck_at_the_edge() -> None:
@@ -53,3 +55,35 @@ def test_a_request_still_stuck_at_the_next_edge_counts_there_again() -> None:
     tracker.begin("a", 0.0)
     assert tracker.expire(10.0) == [10.0]
     assert tracker.expire(20.0) == [20.0]
+
+
+def test_a_stuck_request_keeps_the_name_it_started_with() -> None:
+    """The (type, name) given at the start comes back with the stuck request's age; a
+    request started without one comes back unnamed (it counts in the total only)."""
+    tracker = InFlight()
+    tracker.begin("a", 100.0, ("GET", "/slow"))
+    tracker.begin("b", 100.0)
+    tracker.begin("c", 104.9, ("GET", "/fast"))
+    assert tracker.expire_named(105.0) == [(5.0, ("GET", "/slow")), (5.0, None)]
+
+
+class _Session:
+    request_name: str | None = None
+
+
+@pytest.mark.parametrize(("args", "kwargs", "renamed", "full_url", "expected"), [
+    (("GET", "/items/7?full=1"), {}, None, False, ("GET", "/items/7?full=1")),
+    (("GET", "http://127.0.0.1:8080/items"), {}, None, False, ("GET", "/items")),
+    (("GET", "http://127.0.0.1:8080/items"), {}, None, True, ("GET", "http://127.0.0.1:8080/items")),
+    (("POST", "/items/7"), {"name": "/items/[id]"}, None, False, ("POST", "/items/[id]")),
+    ((b"GET", "/items/7", "/items/[id]"), {}, None, False, ("GET", "/items/[id]")),
+    (("GET", "/items/7"), {}, "/items/(renamed)", False, ("GET", "/items/(renamed)")),
+    ((), {"method": "DELETE", "url": "/x"}, None, False, ("DELETE", "/x")),
+    ((), {}, None, False, None),
+])
+def test_the_name_is_the_one_locust_will_report(args, kwargs, renamed, full_url, expected) -> None:
+    """An explicit name, else the session's rename_request name, else the URL as Locust
+    names it (HttpSession: path and query; FastHttpSession: as given)."""
+    session = _Session()
+    session.request_name = renamed
+    assert request_name(session, args, kwargs, full_url=full_url) == expected

@@ -3,15 +3,18 @@ check on a synthetic run folder, and what an undelivered load does to the verdic
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.analysis import analyze
 from harness.errors import EXIT_ENVIRONMENT, ScenarioError
+from harness.events import EventKind
 from harness.load import (
     ARRIVALS_COLUMNS,
     ARRIVALS_FILE,
+    arrival_counts,
     arrival_plan,
     decode_arrival,
     encode_arrival,
@@ -19,9 +22,17 @@ from harness.load import (
     plan_from_scenario,
     requested,
 )
+from harness.run import Run, RunOptions
 from harness.runfolder import load_run
 from harness.scenario import Scenario, scenario_from_dict
-from harness.testing import SyntheticRun, synthetic_summary, write_synthetic_run
+from harness.testing import (
+    CallLog,
+    FakeBackend,
+    FakeLoad,
+    SyntheticRun,
+    synthetic_summary,
+    write_synthetic_run,
+)
 from harness.verdicts import Verdict, exit_code_for, overall_verdict
 
 BASE: dict[str, object] = {"name": "open", "target": {"sample": "healthy"}}
@@ -153,3 +164,44 @@ def test_no_arrivals_recorded_is_an_error_not_a_pass(tmp_path):
     check = next(c for c in analyze(load_run(path), open_scenario(phases=SYNTH_PHASES))
                  if c.name == "load.delivery")
     assert check.verdict == Verdict.ERROR and "records no arrivals" in check.detail
+
+
+class _LateLoad(FakeLoad):
+    """A fake load that leaves arrivals.csv behind as the open-model users would."""
+
+    def __init__(self, log: CallLog, duration: float, run_dir: Path,
+                 rows: list[tuple[int, str, int, int, int, int]]) -> None:
+        super().__init__(log, duration)
+        self.run_dir, self.rows = run_dir, rows
+
+    def start(self) -> None:
+        super().start()
+        lines = [",".join(ARRIVALS_COLUMNS)]
+        lines += [f"{t},{phase},w1,{i},{s},{late},{d}" for t, phase, i, s, late, d in self.rows]
+        (self.run_dir / ARRIVALS_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_late_and_dropped_starts_are_events_per_phase(tmp_path: Path):
+    """A phase whose requests started late or were dropped gets a load_late event with its
+    counts (summed over rows and processes); an on-time phase gets none."""
+    sc = scenario_from_dict({
+        "name": "late", "target": {"name": "api", "command": ["true"]},
+        "load": {"user": "OpenHttpUser", "arrival_rate": 100, "max_in_flight": 50},
+        "sample_interval": "0.1s",
+        "phases": [{"name": "warmup", "duration": "0.3s"}, {"name": "chaos", "duration": "0.3s"}],
+    })
+    rows = [(0, "warmup", 30, 30, 0, 0), (0, "chaos", 30, 25, 3, 5), (1, "chaos", 0, 2, 2, 0)]
+    log = CallLog()
+    run = Run(sc, RunOptions(out=tmp_path / "run", quiet=True), backend=FakeBackend(sc, log),
+              load=lambda s, host, run_dir, t0: _LateLoad(log, s.duration, run_dir, rows))
+    run.execute()
+    events = [json.loads(line) for line in
+              (tmp_path / "run" / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    late = [e for e in events if e["kind"] == EventKind.LOAD_LATE]
+    assert len(late) == 1
+    assert {k: late[0][k] for k in ("phase", "intended", "started", "late", "dropped",
+                                    "late_tolerance_s", "max_in_flight")} == {
+        "phase": "chaos", "intended": 30, "started": 27, "late": 5, "dropped": 5,
+        "late_tolerance_s": 0.1, "max_in_flight": 50}
+    assert arrival_counts(tmp_path / "run")["warmup"] == {
+        "intended": 30, "started": 30, "late": 0, "dropped": 0}

@@ -16,6 +16,7 @@ with ``catch_response=True`` and :func:`report_from`, so its latency runs from `
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from harness.load._arrival import (
 from harness.load._options import option
 from harness.load._plan import LOAD_START_FILE, LOAD_START_TIMEOUT, RUN_DIR_ENV, T0_ENV
 from harness.load._shape import POLL, read_load_start
+from harness.load._userclass import spread_targets
 
 __all__ = ["OpenHttpUser", "report_from"]
 
@@ -87,7 +89,9 @@ class OpenHttpUser(FastHttpUser):
     """Open model: GET (or ``method``) ``path`` at the scenario's arrival rate.
 
     Options: ``path`` (default ``/api/item/1``), ``method`` (GET), ``name`` (``api``),
-    ``timeout`` (seconds, default 10). One instance per Locust process schedules them all.
+    ``timeout`` (seconds, default 10). One instance per Locust process schedules them all;
+    when the proxy listens in several toxiproxy-server processes, its requests take their
+    listen addresses in turn (one user would otherwise send them all to one).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,13 +106,17 @@ class OpenHttpUser(FastHttpUser):
         self.path = str(option("path", "/api/item/1"))
         self.method = str(option("method", "GET")).upper()
         self.request_name = str(option("name", "api"))
+        hosts = spread_targets()
+        self.urls = [h.rstrip("/") + self.path for h in hosts] if hosts else [self.path]
+        self._turn = itertools.count(os.getpid())
 
     def wait_time(self) -> float:
         return 0.0
 
     def arrive(self, intended: float) -> None:
         """One request, due at ``intended`` (epoch s); its latency runs from then."""
-        with self.client.request(self.method, self.path, name=self.request_name,
+        url = self.urls[next(self._turn) % len(self.urls)]
+        with self.client.request(self.method, url, name=self.request_name,
                                  catch_response=True) as response:
             report_from(response, intended)
 

@@ -112,7 +112,7 @@ class WebSocketStreamUser(_Reporting, User):
         want = f"pong {self.seq}"
         start = time.perf_counter()
         deadline = start + float(option("reply_timeout", 2.0))
-        with in_flight():  # a ping stuck at a phase edge counts there, as a failure
+        with in_flight("WS", "ping"):  # a ping stuck at a phase edge counts there, failed
             try:
                 self.ws.send(f"ping {self.seq}")
                 while True:

@@ -1,5 +1,6 @@
 """A two-endpoint HTTP target for the per-name tests: /fast answers at once, /slow after
-200 ms, /healthz for the harness. Usage: python two_endpoints.py PORT (127.0.0.1 only)."""
+200 ms, /hang only after 60 s (a request that never finishes in a test), /healthz for the
+harness. Usage: python two_endpoints.py PORT (127.0.0.1 only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SLOW_S = 0.2
+HANG_S = 60.0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -16,6 +18,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/slow"):
             time.sleep(SLOW_S)
+        elif self.path.startswith("/hang"):
+            time.sleep(HANG_S)
         body = b"ok\n"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
