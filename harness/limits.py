@@ -53,14 +53,18 @@ class FdLimit:
 
 def connections(scenario: Scenario) -> int:
     """Concurrent connections of the busiest phase: a connection per user (each of
-    ``max_open`` sockets for the fault clients that hold several), or per request in flight
-    in the open model."""
+    ``max_open`` sockets for the fault clients that hold several, but no more than one per
+    ``every`` seconds of the whole timeline), or per request in flight in the open model."""
     if scenario.open_model:
         return scenario.load.max_in_flight
     count = max([scenario.load.users,
                  *(p.users for p in scenario.phases if p.users is not None)])
     max_open = scenario.load.options.get("max_open")
     if isinstance(max_open, int) and max_open > 1:
+        every = scenario.load.options.get("every")
+        if isinstance(every, (int, float)) and not isinstance(every, bool) and every > 0:
+            # a user opens one every `every` s: it never holds more than it opened in the run
+            max_open = min(max_open, math.ceil(scenario.duration / every) + 1)
         count *= max_open
     return count
 

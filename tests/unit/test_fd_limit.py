@@ -58,6 +58,24 @@ def test_toxiproxy_processes_keep_each_under_the_hard_limit():
     assert toxiproxy_processes(fixed, hard=1 << 20) == 3
 
 
+def test_fault_clients_hold_no_more_than_they_can_open_in_the_run():
+    """max_open is a cap, not a count: 10 users opening one a second over a 60 s timeline
+    hold at most 61 each (the redis and nginx examples: 610, one toxiproxy-server and no
+    warning), whatever max_open says; without `every` the cap stands."""
+    phases = [{"name": "a", "duration": 10}, {"name": "b", "duration": 30},
+              {"name": "c", "duration": 20}]
+    paced = _scenario({"user": "StalledClient", "users": 10,
+                       "options": {"every": 1, "max_open": 1000}}, phases, proxies=True)
+    assert connections(paced) == 10 * 61
+    assert toxiproxy_processes(paced, hard=20_000) == 1
+    fast = _scenario({"user": "StalledClient", "users": 10,
+                      "options": {"every": 0.01, "max_open": 1000}}, phases, proxies=True)
+    assert connections(fast) == 10 * 1000
+    unpaced = _scenario({"user": "StalledClient", "users": 10, "options": {"max_open": 1000}},
+                        phases, proxies=True)
+    assert connections(unpaced) == 10 * 1000
+
+
 def test_the_soft_limit_is_raised_to_the_hard_limit():
     """After the call the soft limit is the hard one (restored afterwards)."""
     before = resource.getrlimit(resource.RLIMIT_NOFILE)
