@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.analysis import analyze
+from harness.analysis import analyze, unjudgeable
 from harness.backends.attach import plan_targets
 from harness.errors import ScenarioError
 from harness.kube import (
@@ -262,3 +262,13 @@ def test_observed_check_makes_long_gaps_inconclusive(tmp_path, events, verdict):
     sc, run = _kube_run(tmp_path, events)
     check = by_name(analyze(run, sc))["target.observed[web]"]
     assert check.verdict == verdict, check.detail
+
+
+@pytest.mark.parametrize("chaos, judgeable", [(40, False), (100, True)])
+def test_a_kube_cadvisor_series_is_planned_at_ten_seconds_a_sample(chaos, judgeable):
+    """validate plans kube: cAdvisor series at cAdvisor's 10 s: 40 s of chaos cannot be judged."""
+    data = {**KUBE, "phases": [{"name": "warmup", "duration": 20},
+                               {"name": "chaos", "duration": chaos}],
+            "thresholds": {"fds": {"max_growth_per_min": 30, "phases": ["chaos"]}}}
+    problems = unjudgeable(scenario_from_dict(data))
+    assert (problems == []) == judgeable, problems
