@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from harness.analysis import analyze, unjudgeable
 from harness.backends.attach import plan_targets
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, TargetUnhealthy
 from harness.kube import (
+    CADVISOR_METRICS,
     ContainerState,
     Death,
     KubeSource,
+    KubeWatch,
     PodState,
     PodTracker,
     Reading,
     container_id_of,
     parse_cadvisor,
 )
-from harness.scenario import KUBE_DEFAULT_METRICS, attach_problems, scenario_from_dict
+from harness.runfolder import EventLog
+from harness.scenario import KUBE_DEFAULT_METRICS, KubeRef, attach_problems, scenario_from_dict
 from harness.verdicts import Verdict
 from tests.unit.analysis_helpers import by_name, run_data
 
@@ -272,3 +279,95 @@ def test_a_kube_cadvisor_series_is_planned_at_ten_seconds_a_sample(chaos, judgea
             "thresholds": {"fds": {"max_growth_per_min": 30, "phases": ["chaos"]}}}
     problems = unjudgeable(scenario_from_dict(data))
     assert (problems == []) == judgeable, problems
+
+
+# ---------------------------------------------------------------- the watch, with a fake API
+
+
+def _v1pod(name, cid, *, ready=True, waiting=None, restarts=0, last=None):
+    """A V1Pod-shaped object (attributes only): one container 'app'."""
+    ns = SimpleNamespace
+    state = ns(running=None if waiting else ns(), waiting=ns(reason=waiting) if waiting else None,
+               terminated=None)
+    return ns(
+        metadata=ns(name=name, uid=f"uid-{name}", creation_timestamp=None,
+                    deletion_timestamp=None),
+        spec=ns(node_name="node-1", containers=[ns(name="app")]),
+        status=ns(phase="Running",
+                  conditions=[ns(type="Ready", status="True" if ready else "False")],
+                  container_statuses=[ns(name="app", container_id=f"containerd://{cid}",
+                                         ready=ready, restart_count=restarts, state=state,
+                                         last_state=ns(terminated=last))]))
+
+
+class _Core:
+    """CoreV1Api's two calls the watch makes; ``fail`` makes the node read time out."""
+
+    def __init__(self, pods):
+        self.pods = pods
+        self.fail = False
+        self.calls: list[str] = []
+
+    def list_namespaced_pod(self, namespace, label_selector, _request_timeout):
+        self.calls.append(f"pods {namespace} {label_selector} {_request_timeout}")
+        return SimpleNamespace(items=self.pods)
+
+    def connect_get_node_proxy_with_path(self, node, path, _request_timeout,
+                                         _preload_content):
+        self.calls.append(f"node {node} {path}")
+        if self.fail:
+            raise TimeoutError("read timed out")
+        ids = [p.status.container_statuses[0].container_id.rpartition("/")[2]
+               for p in self.pods]
+        now_ms = int(time.time() * 1000)
+        page = "\n".join(f'{name}{{id="/p/{cid}"}} 9 {now_ms}'
+                         for cid in ids for name in CADVISOR_METRICS.values())
+        return SimpleNamespace(data=page.encode(), release_conn=lambda: None)
+
+
+def _watch(tmp_path, core):
+    api = SimpleNamespace(core=core, apps=None, where="fake", client=None)
+    ref = KubeRef(namespace="apps", selector={"app": "web"}, port=8080)
+    events = EventLog(tmp_path / "events.jsonl", time.time())
+    return KubeWatch(api, ref, "web", events), events  # type: ignore[arg-type]
+
+
+def test_a_timed_out_node_read_is_a_gap_with_its_reason_and_one_request_per_node(tmp_path):
+    """Two pods on one node: one node request a poll; a timeout is a kube_gap, then its end."""
+    core = _Core([_v1pod("web-1", A), _v1pod("web-2", B)])
+    watch, events = _watch(tmp_path, core)
+    try:
+        _poll_through_a_timeout(watch, core)
+    finally:
+        events.close()
+    gaps = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()
+            if '"kube_gap"' in line]
+    assert [(g["state"], "read timed out" in g["reason"]) for g in gaps] == [
+        ("start", True), ("end", True)]
+
+
+def _poll_through_a_timeout(watch, core):
+    assert watch.poll_once().values["fds"] == 18
+    assert [c.split()[0] for c in core.calls] == ["pods", "node"]
+    assert "(1.0, 2.0)" in core.calls[0]  # every call carries the poll's timeouts
+    core.fail = True
+    reading = watch.poll_once()
+    assert reading.values["fds"] is None and "read timed out" in reading.gaps["fds"]
+    core.fail = False
+    watch.poll_once()
+
+
+def test_pods_that_never_get_ready_fail_the_wait_naming_them(tmp_path):
+    """wait_ready: a pod in CrashLoopBackOff is an environment failure naming it and why."""
+    watch, events = _watch(tmp_path, _Core([_v1pod("web-1", A, ready=False,
+                                                    waiting="CrashLoopBackOff")]))
+    try:
+        with pytest.raises(TargetUnhealthy, match=r"1 of 1 pod\(s\) not ready: web-1 "
+                                                  r"\(app: CrashLoopBackOff\)"):
+            watch.wait_ready(0.0)
+        watch.tracker = PodTracker("web", "apps", 0.0)
+        watch.api.core.pods = []
+        with pytest.raises(TargetUnhealthy, match="no pod matches app=web in namespace apps"):
+            watch.wait_ready(0.0)
+    finally:
+        events.close()
