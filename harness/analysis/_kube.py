@@ -4,9 +4,11 @@
   (``kube_restart`` events: OOMKilled, Error, ...), naming pod, container, reason and count.
   A leak that "recovered" because its container was killed and restarted is not recovered:
   its fds/threads/memory series fall at the restart, so a growth or recovery check alone
-  would see a service that came back. INCONCLUSIVE when pods went away during the run and
-  no fault of the run names the target (what ended them is unknown); ERROR when the pods
-  were never read.
+  would see a service that came back. A death that is not an OOM kill, while a fault of the
+  run names the target (``fault_added``/``fault_removed`` with ``target``: a pod kill or
+  delete) or up to ``FAULT_GRACE_S`` after it, is the fault's doing: listed, not failed.
+  INCONCLUSIVE when pods went away during the run and no fault of the run names the target
+  (what ended them is unknown); ERROR when the pods were never read.
 - ``target.observed[<name>]``: INCONCLUSIVE when, during the phases, the ``kube:`` series
   had a gap (the API server or a kubelet did not answer, pods gone, no series for a
   container) or no pod was ready, for ``GAP_LIMIT_S`` at a stretch or ``GAP_FRACTION`` of
@@ -26,10 +28,30 @@ from harness.verdicts import Check, CheckHead, Verdict
 
 GAP_LIMIT_S = 5.0  # a gap this long at a stretch makes the target's data inconclusive
 GAP_FRACTION = 0.10  # ... and so do shorter gaps adding up to this share of the phases
+# a container death up to this long after the run's own fault on the target ended is the
+# fault's doing (a killed container restarts within seconds; a CrashLoopBackOff backs off)
+FAULT_GRACE_S = 30.0
 
 
 def _events(run: RunRecord, kind: EventKind, target: str) -> list[dict[str, Any]]:
     return [e for e in run.events if e.get("kind") == kind and e.get("target") == target]
+
+
+def _fault_windows(run: RunRecord, target: str) -> list[tuple[float, float]]:
+    """When the run's own faults on ``target`` were on (``fault_added`` / ``fault_removed``
+    naming it), each extended by ``FAULT_GRACE_S``; open ones run to the end."""
+    windows: list[tuple[float, float]] = []
+    opened: dict[str, float] = {}
+    for e in run.events:
+        if e.get("target") != target:
+            continue
+        key = str(e.get("toxic") or e.get("type") or "")
+        if e.get("kind") == EventKind.FAULT_ADDED:
+            opened[key] = float(e.get("t", 0.0))
+        elif e.get("kind") == EventKind.FAULT_REMOVED and key in opened:
+            windows.append((opened.pop(key), float(e.get("t", 0.0)) + FAULT_GRACE_S))
+    windows += [(t, float("inf")) for t in opened.values()]
+    return windows
 
 
 def restarts_check(run: RunRecord, target: Target) -> Check:
@@ -37,7 +59,15 @@ def restarts_check(run: RunRecord, target: Target) -> Check:
     head = CheckHead(name=f"target.restarts[{target.name}]", metric="restarts",
                      target=target.name, kind="run", category="target", threshold=0,
                      unit="restarts")
-    deaths = _events(run, EventKind.KUBE_RESTART, target.name)
+    windows = _fault_windows(run, target.name)
+    deaths, caused = [], []
+    for d in _events(run, EventKind.KUBE_RESTART, target.name):
+        t = float(d.get("t", 0.0))
+        # a pod fault of the run (kill, delete) causes deaths; an OOM kill is never its doing
+        if not d.get("oom") and any(a <= t <= b for a, b in windows):
+            caused.append(d)
+        else:
+            deaths.append(d)
     pods_events = _events(run, EventKind.KUBE_PODS, target.name)
     if deaths:
         per: dict[tuple[str, str, str], int] = {}
@@ -72,7 +102,12 @@ def restarts_check(run: RunRecord, target: Target) -> Check:
                                    "during the run and no fault of the run named the target: "
                                    "a pod replaced mid-run may have died of the leak."))
     note = f" (pods replaced by the run's faults: {', '.join(gone)})" if gone else ""
-    return head.judged(Verdict.PASS, observed=0.0, evidence={"pods": pods, "gone": gone},
+    if caused:
+        note += (f" ({len(caused)} restart(s) while the run's own faults on it were on: "
+                 + "; ".join(f"{d.get('pod')}/{d.get('container')}: {d.get('reason')}"
+                             for d in caused[:5]) + ")")
+    return head.judged(Verdict.PASS, observed=0.0,
+                       evidence={"pods": pods, "gone": gone, "caused_by_faults": len(caused)},
                        detail=(f"no container of {target.name!r} ({len(pods)} pod(s)) "
                                f"restarted during the run{note}."))
 

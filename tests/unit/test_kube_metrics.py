@@ -242,6 +242,27 @@ def test_a_container_that_died_fails_the_restart_check_with_pod_container_and_re
     assert "2 OOM-killed" in check.detail
 
 
+def _death(t, reason, oom=False):
+    return {"t": t, "kind": "kube_restart", "target": "web", "pod": "web-1", "container": "app",
+            "reason": reason, "exit_code": 137, "oom": oom}
+
+
+KILL_FAULT = [{"t": 20.0, "kind": "fault_added", "target": "web", "type": "kill"},
+              {"t": 25.0, "kind": "fault_removed", "target": "web", "type": "kill"}]
+
+
+@pytest.mark.parametrize("events, verdict", [
+    ([_pods(0.0), *KILL_FAULT, _death(22.0, "Error")], Verdict.PASS),  # the fault's doing
+    ([_pods(0.0), *KILL_FAULT, _death(58.0, "Error")], Verdict.FAIL),  # after the grace
+    ([_pods(0.0), *KILL_FAULT, _death(22.0, "OOMKilled", oom=True)], Verdict.FAIL),  # never
+])
+def test_a_death_during_the_runs_own_pod_fault_is_not_failed_unless_oom(tmp_path, events,
+                                                                        verdict):
+    """A container killed by the run's fault on the target passes; an OOM kill never does."""
+    sc, run = _kube_run(tmp_path, events)
+    assert by_name(analyze(run, sc))["target.restarts[web]"].verdict == verdict
+
+
 @pytest.mark.parametrize("events, verdict", [
     ([_pods(0.0)], Verdict.PASS),
     ([], Verdict.ERROR),  # never read
