@@ -141,6 +141,16 @@ def _intervals(run: RunRecord, target: str, end: float) -> list[tuple[float, flo
     return out
 
 
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
                    target: Target) -> Check:
     """``target.observed[<name>]`` (see the module docstring)."""
@@ -156,8 +166,9 @@ def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
         a, b = max(a, start), min(b, end)
         if b > a:
             clipped.append((a, b, why))
-    longest = max((b - a for a, b, _ in clipped), default=0.0)
-    total = sum(b - a for a, b, _ in clipped)
+    union = _union([(a, b) for a, b, _ in clipped])  # a gap and an unready stretch overlap
+    longest = max((b - a for a, b in union), default=0.0)
+    total = sum(b - a for a, b in union)
     evidence = {"gaps": [{"start": a, "end": b, "seconds": round(b - a, 3), "why": why}
                          for a, b, why in clipped[:20]],
                 "gap_s": total, "longest_s": longest, "phases_s": end - start}
@@ -166,9 +177,9 @@ def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
         return head.judged(
             Verdict.INCONCLUSIVE, observed=longest, evidence=evidence,
             detail=(f"{target.name!r} was not observed for {num(total)}s of {num(end - start)}s "
-                    f"of phases ({len(clipped)} gap(s)); the longest, {num(worst[1] - worst[0])}s "
-                    f"from t={num(worst[0])}s: {worst[2]}. Its kube: series cannot pass "
-                    "what the harness did not see."))
+                    f"of phases ({len(clipped)} gap(s)); the longest stretch {num(longest)}s; "
+                    f"the longest gap, {num(worst[1] - worst[0])}s from t={num(worst[0])}s: "
+                    f"{worst[2]}. Its kube: series cannot pass what the harness did not see."))
     tail = f" ({len(clipped)} short gap(s), {num(total)}s in all)" if clipped else ""
     return head.judged(Verdict.PASS, observed=longest, evidence=evidence,
                        detail=f"{target.name!r}'s pods were read and ready throughout{tail}.")
