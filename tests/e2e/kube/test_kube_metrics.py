@@ -188,7 +188,7 @@ def test_a_memory_leak_oom_killed_under_a_low_limit_fails_naming_the_restart(
                  {"proxy": "front", "type": "slicer", "stream": "upstream",
                   "attributes": {"average_size": 64, "size_variation": 32, "delay": 200}}]},
              {"name": "recovery", "duration": "10s", "users": 0}],
-            {"rss": {"max_growth_per_min": 20000000, "phases": ["chaos"], "settle": "0s"}})
+            {})  # the restart is the verdict: a 70 s phase gives no growth check its 6 points
         done, summary = _run_harness(kube, scenario, tmp_path, config)
     finally:
         _delete_cluster_scoped(kube, rendered)
