@@ -219,7 +219,9 @@ class AttachBackend(Backend):
         if self._kube is None:
             self._kube = connect()
         watch = KubeWatch(self._kube, ref, target.name, ctx.events,
-                          interval=self.scenario.sample_interval)
+                          interval=self.scenario.sample_interval,
+                          sampled=[spec.partition(":")[2] for spec in target.metrics.values()
+                                   if spec.startswith("kube:")])
         self._watches.append(watch)
         watch.wait_ready(self.settings.timeout)  # readiness is the target's health
         if target.health_url and not wait_until(lambda: _http_ok(str(target.health_url)),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +80,13 @@ class KubeWatch:
     """Polls one target's pods and their nodes' cAdvisor pages (see the module docstring)."""
 
     def __init__(self, api: KubeApi, ref: KubeRef, target: str, events: EventLog | None,
-                 interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 interval: float = 1.0, clock: Callable[[], float] = time.time,
+                 sampled: Iterable[str] | None = None) -> None:
         self.api = api
+        # the cAdvisor series this target is sampled for: only their absence is a gap (a
+        # kubelet that exports no container_oom_events_total must not blank the others)
+        wanted = set(CADVISOR_METRICS) if sampled is None else set(sampled)
+        self.watched = [a for a in CADVISOR_METRICS if a in wanted]
         self.ref = ref
         self.target = target
         self.events = events
@@ -179,7 +184,7 @@ class KubeWatch:
             self.events.emit(EventKind.KUBE_PODS, **fields)
         for fields in events.get("restart", []):
             self.events.emit(EventKind.KUBE_RESTART, **fields)
-        gap = next((reading.gaps[a] for a in CADVISOR_METRICS if a in reading.gaps), None)
+        gap = next((reading.gaps[a] for a in self.watched if a in reading.gaps), None)
         if gap != self._gap:
             if self._gap is not None:
                 self.events.emit(EventKind.KUBE_GAP, target=self.target, state="end",
@@ -224,7 +229,7 @@ class KubeWatch:
                    for p in self.pods if not p.ready]
         if unready:
             return f"{len(unready)} of {len(self.pods)} pod(s) not ready: {', '.join(unready)}"
-        gaps = sorted({reading.gaps[a] for a in CADVISOR_METRICS if a in reading.gaps})
+        gaps = sorted({reading.gaps[a] for a in self.watched if a in reading.gaps})
         if gaps:
             return f"no kubelet metrics yet: {'; '.join(gaps)}"
         return None

@@ -327,6 +327,7 @@ class _Core:
     def __init__(self, pods):
         self.pods = pods
         self.fail = False
+        self.only: str | None = None  # serve only this cAdvisor series
         self.calls: list[str] = []
 
     def list_namespaced_pod(self, namespace, label_selector, _request_timeout):
@@ -341,16 +342,36 @@ class _Core:
         ids = [p.status.container_statuses[0].container_id.rpartition("/")[2]
                for p in self.pods]
         now_ms = int(time.time() * 1000)
-        page = "\n".join(f'{name}{{id="/p/{cid}"}} 9 {now_ms}'
-                         for cid in ids for name in CADVISOR_METRICS.values())
+        names = [n for n in CADVISOR_METRICS.values() if self.only in (None, n)]
+        page = "\n".join(f'{name}{{id="/p/{cid}"}} 9 {now_ms}' for cid in ids for name in names)
         return SimpleNamespace(data=page.encode(), release_conn=lambda: None)
 
 
-def _watch(tmp_path, core):
+def _watch(tmp_path, core, sampled=None):
     api = SimpleNamespace(core=core, apps=None, where="fake", client=None)
     ref = KubeRef(namespace="apps", selector={"app": "web"}, port=8080)
     events = EventLog(tmp_path / "events.jsonl", time.time())
-    return KubeWatch(api, ref, "web", events), events  # type: ignore[arg-type]
+    return KubeWatch(api, ref, "web", events, sampled=sampled), events  # type: ignore[arg-type]
+
+
+def test_a_series_the_kubelet_does_not_export_is_no_gap_unless_sampled(tmp_path):
+    """A page without container_oom_events_total: no gap for a target not sampling it."""
+    core = _Core([_v1pod("web-1", A)])
+    core.only = "container_file_descriptors"
+    watch, events = _watch(tmp_path, core, sampled=["fds", "restarts"])
+    try:
+        watch.wait_ready(0.0)
+        assert watch.poll_once().values["fds"] == 9
+    finally:
+        events.close()
+    assert '"kube_gap"' not in (tmp_path / "events.jsonl").read_text()
+    (tmp_path / "all").mkdir()
+    other, events2 = _watch(tmp_path / "all", core)  # every cAdvisor series wanted
+    try:
+        with pytest.raises(TargetUnhealthy, match="no kubelet metrics yet"):
+            other.wait_ready(0.0)
+    finally:
+        events2.close()
 
 
 def test_a_timed_out_node_read_is_a_gap_with_its_reason_and_one_request_per_node(tmp_path):
