@@ -236,7 +236,9 @@ def test_a_container_that_died_fails_the_restart_check_with_pod_container_and_re
     sc, run = _kube_run(tmp_path, [_pods(0.0), *[
         {"t": t, "kind": "kube_restart", "target": "web", "pod": "web-1", "container": "app",
          "reason": "OOMKilled", "exit_code": 137, "oom": True} for t in (30.0, 45.0)]])
-    check = by_name(analyze(run, sc))["target.restarts[web]"]
+    checks = by_name(analyze(run, sc))
+    check = checks["target.restarts[web]"]
+    assert "target.alive[web]" not in checks  # no process of ours to be alive
     assert check.verdict == Verdict.FAIL and check.observed == 2
     assert "pod web-1 container app: OOMKilled x2" in check.detail
     assert "2 OOM-killed" in check.detail
