@@ -270,8 +270,7 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args)
-    targets = ", ".join(f"{t.name}({t.sample or t.command[0] if t.command else t.sample})"
-                        for t in scenario.all_targets)
+    targets = ", ".join(f"{t.name}({t.what})" for t in scenario.all_targets)
     print(printable(f"{args.scenario}: ok — {scenario.name}"
                     f"{' [' + scenario.variant + ']' if scenario.variant else ''}: "
                     f"{len(scenario.phases)} phases, {scenario.duration:g}s, targets {targets}, "

@@ -54,6 +54,16 @@ class EventKind(StrEnum):
     # late_tolerance_s after the intended time), dropped (max_in_flight requests were already
     # in flight), late_tolerance_s, max_in_flight. Only phases with a late or dropped request.
     LOAD_LATE = "load_late"
+    # a Kubernetes target (target.kube), written by its pod watch (harness/kube/_watch.py):
+    # the pods behind its selector changed (set or readiness): target, total, ready,
+    # pods [{pod, node, phase, ready[, deleting][, waiting]}], added, gone
+    KUBE_PODS = "kube_pods"
+    # a container of the target died during the run: target, pod, container, reason
+    # (OOMKilled, Error, ...), exit_code, finished_at, oom, restart_count[, count]
+    KUBE_RESTART = "kube_restart"
+    # the kube: series stopped (state "start", reason) or resumed (state "end", reason: the
+    # gap's): target, state, reason
+    KUBE_GAP = "kube_gap"
 
 
 def kind_of(event: dict[str, object]) -> EventKind | None:

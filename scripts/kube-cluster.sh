@@ -25,7 +25,9 @@
 #      10.244.0.0/24 on a CNI bridge, services 10.96.0.0/16, all inside the namespace.
 #   4. etcd, containerd (own root/state/socket, restrict_oom_score_adj), kube-apiserver,
 #      kube-controller-manager, kube-scheduler, kubelet (cgroupfs, cgroupRoot /$NAME created in
-#      every cgroup hierarchy), kube-proxy (iptables), CoreDNS (host process behind the
+#      every cgroup hierarchy; --containerd names containerd's own socket, else the kubelet's
+#      cAdvisor labels no container and /metrics/cadvisor has pod-level series only),
+#      kube-proxy (iptables), CoreDNS (host process behind the
 #      kube-dns Service): each started inside the namespace with `nsenter --net` (not
 #      `ip netns exec`: it remounts /sys and runc then finds no cgroup mount).
 #      The kubelet changes a few host-wide kernel settings (vm.overcommit_memory, kernel.panic,
@@ -724,7 +726,8 @@ up() {
   save_sysctls
   start_daemon kubelet "$KBIN/kubelet" --config="$STATE/conf/kubelet.yaml" \
     --kubeconfig="$KUBECONFIG_FILE" --root-dir="$STATE/kubelet" \
-    --cert-dir="$STATE/kubelet/pki" --hostname-override="$NODE" --node-ip="$NODE_IP" --v=1
+    --cert-dir="$STATE/kubelet/pki" --hostname-override="$NODE" --node-ip="$NODE_IP" \
+    --containerd="$RUN/containerd.sock" --v=1
   start_daemon kube-proxy "$KBIN/kube-proxy" --config="$STATE/conf/kube-proxy.yaml" --v=1
   bootstrap_objects
   start_daemon coredns "$KBIN/coredns-$COREDNS_VERSION" -conf "$STATE/conf/Corefile"

@@ -12,6 +12,7 @@ from functools import partial
 from harness.analysis._common import TargetRef, control_targets, targets_for
 from harness.analysis._completion import alive_checks, completed_check
 from harness.analysis._delivery import delivery_checks
+from harness.analysis._kube import kube_checks
 from harness.analysis._latency import error_ratio_checks, latency_checks
 from harness.analysis._level import level_check
 from harness.analysis._names import name_checks
@@ -125,6 +126,8 @@ def analyze(run: RunRecord, scenario: Scenario) -> list[Check]:
     checks += _guard("run.completed", "run", None,
                      lambda: [completed_check(run, scenario, sp)])
     checks += _guard("target.alive", "alive", None, lambda: alive_checks(run, scenario, sp))
+    # a Kubernetes target: containers that died, and stretches the harness could not see
+    checks += _guard("target.kube", "restarts", None, lambda: kube_checks(run, scenario, sp))
     # on by default: a collapsed request rate is never a PASS (docs/thresholds.md)
     checks += _guard(RATE_KEY, RATE_KEY, None,
                      lambda: rate_checks(run, scenario, sp, scenario.thresholds.get(RATE_KEY)))

@@ -65,6 +65,8 @@ def alive_checks(run: RunRecord, scenario: Scenario, spans: dict[str, Span]) -> 
             exits.setdefault(str(event.get("process")), event)
     checks: list[Check] = []
     for target in scenario.all_targets:
+        if target.kube is not None:
+            continue  # no process of ours: target.restarts[<name>] judges its containers
         base = CheckHead(name=f"target.alive[{target.name}]", metric="alive",
                          target=target.name, kind="run", category="run")
         exit_event = exits.get(target.name)

@@ -144,11 +144,11 @@ def which_process_grew(
 
 
 def process_sentence(evidence: dict[str, Any], unit: str) -> str:
-    """`` Grew most in pid 4242 (python3): 5 -> 105 fds.`` or ``''`` (a single process, or
-    none grew)."""
+    """`` Grew most in pid 4242 (python3): 5 -> 105 fds.`` (``Grew most in pod/container``
+    for a kube: target's rows, pid 0) or ``''`` (a single process, or none grew)."""
     rows = evidence.get("processes") or []
     if len(rows) < 2 or rows[0]["growth"] <= 0:
         return ""
     p = rows[0]
-    return (f" Grew most in pid {p['pid']} ({p['name']}): "
-            f"{p['first']:g} -> {p['last']:g} {unit}.")
+    who = f"pid {p['pid']} ({p['name']})" if p["pid"] else str(p["name"])  # 0: a kube: container
+    return f" Grew most in {who}: {p['first']:g} -> {p['last']:g} {unit}."

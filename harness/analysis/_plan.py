@@ -8,8 +8,9 @@ enough of them on the planned timeline can never be judged: ``validate`` and ``r
 the scenario (exit 2) with one line per such check, naming the threshold and the phase.
 
 The counts are the most a phase can give (a sample every ``sample_interval`` from its first
-judged second): a check refused here would be INCONCLUSIVE on every run. A check that only
-just fits may still come out INCONCLUSIVE when a run is cut short.
+judged second; every 15 s for a ``kube:`` cAdvisor series, about cAdvisor's measurement
+interval): a check refused here would be INCONCLUSIVE on every run. A check that only just
+fits may still come out INCONCLUSIVE when a run is cut short.
 """
 
 from __future__ import annotations
@@ -31,6 +32,23 @@ from harness.analysis._stats import MIN_TREND_POINTS
 from harness.scenario import LATENCY_KEY, RATE_KEY, Scenario, Threshold, format_duration
 
 WINDOW_S = 1.0  # latency windows are whole seconds
+# A kube: cAdvisor series gets a sample per cAdvisor measurement: every 10 s at best (the
+# kubelet's default --housekeeping-interval), 12-15 s for a steady container (cAdvisor backs
+# off while nothing changes; 11-19 s measured), whatever sample_interval says: planned at 15 s.
+CADVISOR_INTERVAL = 15.0
+CADVISOR_SPECS = ("kube:fds", "kube:threads", "kube:sockets", "kube:memory", "kube:cpu",
+                  "kube:oom_events")
+
+
+def _interval(scenario: Scenario, key: str, th: Threshold) -> float:
+    """The sample interval of ``key``'s series: cAdvisor's when every target it is judged on
+    reads it from cAdvisor (a target.kube workload), else ``sample_interval``."""
+    specs = [t.sampled_metrics().get(key) for t in scenario.all_targets
+             if th.targets is None or t.name in th.targets]
+    specs = [s for s in specs if s is not None]
+    if specs and all(s in CADVISOR_SPECS for s in specs):
+        return max(scenario.sample_interval, CADVISOR_INTERVAL)
+    return scenario.sample_interval
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,7 @@ def _quoted(names: list[str] | tuple[str, ...]) -> str:
 def _growth(scenario: Scenario, key: str, th: Threshold) -> Planned:
     names = th.phases or default_growth_phases(scenario)
     spans = {p.name: (start, end) for p, start, end in scenario.phase_starts()}
-    interval = scenario.sample_interval
+    interval = _interval(scenario, key, th)
     samples = 0
     for name in names:
         start, end = spans[name]
@@ -92,7 +110,7 @@ def _recovery(scenario: Scenario, key: str, th: Threshold) -> list[Planned]:
     recovery = first_recovery_phase(scenario)
     if recovery is None or th.recover_within is None:
         return []  # SKIP: said in the report, nothing to refuse
-    interval = scenario.sample_interval
+    interval = _interval(scenario, key, th)
     spans = {p.name: (start, end) for p, start, end in scenario.phase_starts()}
     first = scenario.phases[0].name
     w_start, w_end = spans[first]

@@ -11,6 +11,12 @@ Metric specs that need a local process are mapped to what a remote target can se
 ``proc:threads``, ``proc:conns`` and ``proc:close_wait`` have no standard equivalent and
 are dropped (an event says so) unless ``attach.targets.<name>.metrics`` gives one; the
 ``:self`` forms map like the tree forms.
+
+A ``target.kube`` target (a workload named by reference) is read through the API server
+(harness.kube): its ``kube:`` sources sum its pods' containers (the kubelets' cAdvisor and the
+pod status), ``up()`` waits until its pods are Ready (TargetUnhealthy, exit 3, otherwise), a
+proxy whose upstream is its name dials its Service (``<service>.<namespace>.svc:<port>``),
+and ``down()`` stops its pod watch.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from harness.errors import HarnessError, ScenarioError, TargetUnhealthy, Toxipro
 from harness.events import EventKind
 from harness.metrics.sources import evidence_source, make_source
 from harness.samples import SAMPLES
-from harness.scenario import AttachSettings, Scenario, Target, attach_problems
+from harness.scenario import AttachSettings, KubeRef, Scenario, Target, attach_problems
 
 if TYPE_CHECKING:  # annotations only
     from harness.backends._base import BackendContext, ProcessExit
+    from harness.kube import KubeApi, KubeWatch
 
 PROC_EQUIVALENTS = {
     "proc:fds": "prometheus:process_open_fds",
@@ -67,6 +74,7 @@ class RemoteTarget(TargetPlan):
     """A running target as the attach backend plans to watch it."""
 
     health_url: str | None = None
+    kube: KubeRef | None = None
 
 
 def plan_targets(scenario: Scenario, attach: AttachSettings) -> list[RemoteTarget]:
@@ -86,8 +94,12 @@ def plan_targets(scenario: Scenario, attach: AttachSettings) -> list[RemoteTarge
             pprof_url=(ends.pprof_url if ends else None) or target.pprof_url,
             debug_url=(ends.debug_url if ends else None) or target.debug_url,
             health_url=ends.health_url if ends else None,
+            kube=target.kube,
         )
         for alias, spec in wanted.items():
+            if spec.startswith("kube:"):
+                remote.metrics[alias] = spec  # read through the API server (harness.kube)
+                continue
             mapped = remote_equivalent(spec)
             if mapped is not None and mapped.startswith("docker:"):
                 problems.append(f"{where}.metrics.{alias}: {spec} needs --backend compose")
@@ -101,6 +113,8 @@ def plan_targets(scenario: Scenario, attach: AttachSettings) -> list[RemoteTarge
 
 
 def _declared_metrics(target: Target) -> dict[str, str]:
+    if target.kube is not None:
+        return target.sampled_metrics()  # kube: defaults, then metrics:
     if target.sample:
         return {**SAMPLES[target.sample].metrics, **target.metrics}
     return dict(target.metrics)
@@ -133,6 +147,10 @@ class AttachBackend(Backend):
         self._client_factory = client_factory
         self._client: ToxiproxyClient | None = None
         self._problems: list[str] = []  # met by a cleanup inside a failed up()
+        self._kube: KubeApi | None = None
+        self._watches: list[KubeWatch] = []
+        self._services = {t.name: t.kube.service_address for t in self.targets
+                          if t.kube is not None and t.kube.service_address}
 
     def up(self, ctx: BackendContext) -> Topology:
         try:
@@ -155,7 +173,8 @@ class AttachBackend(Backend):
         proxies: dict[str, tuple[str, int]] = {}
         for proxy in self.scenario.proxies:
             entry = self.settings.proxies[proxy.name]
-            upstream = entry.upstream or proxy.upstream
+            upstream = (entry.upstream or self._services.get(proxy.upstream)
+                        or proxy.upstream)
             client.create_proxy(proxy.name, entry.bind_address, upstream)
             listen_host, _, listen_port = entry.listen.rpartition(":")
             proxies[proxy.name] = (listen_host.strip("[]"), int(listen_port))
@@ -171,6 +190,8 @@ class AttachBackend(Backend):
                         controls={"toxiproxy": control})
 
     def _watch(self, target: RemoteTarget, ctx: BackendContext) -> TargetHandle:
+        if target.kube is not None:
+            return self._watch_kube(target, target.kube, ctx)
         if target.health_url and not wait_until(lambda: _http_ok(str(target.health_url)),
                                               self.settings.timeout):
             raise TargetUnhealthy(
@@ -191,6 +212,40 @@ class AttachBackend(Backend):
                             sources=sources,
                             evidence=evidence_source(target.debug_url, target.pprof_url))
 
+    def _watch_kube(self, target: RemoteTarget, ref: KubeRef,
+                    ctx: BackendContext) -> TargetHandle:
+        from harness.kube import KubeSource, KubeWatch, connect
+
+        if self._kube is None:
+            self._kube = connect()
+        watch = KubeWatch(self._kube, ref, target.name, ctx.events,
+                          interval=self.scenario.sample_interval,
+                          sampled=[spec.partition(":")[2] for spec in target.metrics.values()
+                                   if spec.startswith("kube:")])
+        self._watches.append(watch)
+        watch.wait_ready(self.settings.timeout)  # readiness is the target's health
+        if target.health_url and not wait_until(lambda: _http_ok(str(target.health_url)),
+                                              self.settings.timeout):
+            raise TargetUnhealthy(
+                f"target {target.name!r}: GET {target.health_url} did not answer < 500 within "
+                f"{self.settings.timeout:g}s (attach.targets.{target.name}.health_url)")
+        watch.start()
+        sources = {
+            alias: (KubeSource(watch, spec.partition(":")[2]) if spec.startswith("kube:")
+                    else make_source(spec, metrics_url=target.metrics_url,
+                                     pprof_url=target.pprof_url))
+            for alias, spec in target.metrics.items()
+        }
+        address = ref.service_address
+        host, _, port = (address or f"{target.name}:{ref.port}").rpartition(":")
+        ctx.events.emit(EventKind.TARGET_ATTACHED, target=target.name, metrics=target.metrics,
+                        kube={"namespace": ref.namespace, "selector": watch.selector,
+                              "pods": [p.name for p in watch.pods], "service": address,
+                              "api": self._kube.where if self._kube else None})
+        return TargetHandle(name=target.name, role="target", pid=None, host=host,
+                            port=int(port), sources=sources,
+                            evidence=evidence_source(target.debug_url, target.pprof_url))
+
     def exited(self) -> list[ProcessExit]:
         """Nothing was started here, so nothing of ours can exit."""
         return []
@@ -199,6 +254,12 @@ class AttachBackend(Backend):
         """Remove every toxic and proxy this run created. Idempotent, never raises."""
         client, self._client = self._client, None
         problems, self._problems = self._problems, []
+        watches, self._watches = self._watches, []
+        for watch in watches:
+            watch.stop()
+        kube, self._kube = self._kube, None
+        if kube is not None:
+            kube.close()
         if client is None:
             return problems
         try:

@@ -257,6 +257,8 @@ def make_source(
         if pid is None:
             raise ValueError(f"{spec}: needs a local process (no pid for this target)")
         return NetnsCounter(pid, arg)
+    if kind == "kube":
+        raise ValueError(f"{spec}: reads a target.kube workload's pods (--backend attach)")
     if kind == "docker":
         if docker is None:
             raise ValueError(f"{spec}: docker stats need --backend compose")

@@ -17,6 +17,7 @@ from harness.scenario._faults import (
     NetworkFault,
 )
 from harness.scenario._model import (
+    KUBE_DEFAULT_METRICS,
     RESERVED_TARGETS,
     Health,
     KubeRef,
@@ -43,6 +44,7 @@ from harness.scenario._yaml import YamlLimitError, load_yaml
 __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
+    "KUBE_DEFAULT_METRICS",
     "LATENCY_KEY",
     "NETWORK_FAULT_TYPES",
     "RATE_KEY",

@@ -164,6 +164,9 @@ def attach_problems(scenario: Scenario) -> list[str]:
     problems: list[str] = []
     proxy_names = [p.name for p in scenario.proxies]
     target_names = [t.name for t in scenario.all_targets]
+    # a Kubernetes target is reached at its Service unless attach says otherwise
+    services = {t.name: t.kube.service_address for t in scenario.all_targets
+                if t.kube is not None and t.kube.service_address}
     for i, proxy in enumerate(scenario.proxies):
         entry = attach.proxies.get(proxy.name)
         if entry is None:
@@ -171,7 +174,8 @@ def attach_problems(scenario: Scenario) -> list[str]:
                 f"attach.proxies: no entry for proxies[{i}] {proxy.name!r} "
                 f"(give listen: host:port as the load sees it)"
             )
-        elif entry.upstream is None and not HOST_PORT.match(proxy.upstream):
+        elif (entry.upstream is None and not HOST_PORT.match(proxy.upstream)
+              and proxy.upstream not in services):
             problems.append(
                 f"attach.proxies.{proxy.name}.upstream: proxies[{i}].upstream is the target "
                 f"{proxy.upstream!r}; give its address as Toxiproxy sees it (host:port)"

@@ -19,7 +19,8 @@ METRIC_SOURCE = re.compile(
     r"|prometheus:[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?"
     r"|pprof:goroutine"
     r"|docker:[a-z_]+"
-    r"|net:retrans)$"
+    r"|net:retrans"
+    r"|kube:(fds|threads|sockets|memory|cpu|oom_events|restarts|oom_kills|ready|pods))$"
 )
 Variant = Literal["leaky", "fixed"]
 RESERVED_TARGETS = ("toxiproxy", "locust", "harness")
@@ -69,6 +70,18 @@ DEFAULT_COMMAND_METRICS = {
     "threads": "proc:threads",
     "conns": "proc:conns",
     "close_wait": "proc:close_wait",
+}
+# What a ``kube:`` target is sampled for (its pods' containers, read through the API server:
+# the kubelets' cAdvisor and the pod status), overridden alias by alias by ``metrics:``.
+KUBE_DEFAULT_METRICS = {
+    "fds": "kube:fds",
+    "threads": "kube:threads",
+    "sockets": "kube:sockets",
+    "rss": "kube:memory",
+    "cpu": "kube:cpu",
+    "restarts": "kube:restarts",
+    "oom_kills": "kube:oom_kills",
+    "ready": "kube:ready",
 }
 # What a target in its own network namespace is sampled for besides (``netns: true``).
 NETNS_METRICS = {"retrans": "net:retrans"}
@@ -144,6 +157,20 @@ class KubeRef(_Strict):
                              "and '-', at most 63)")
         return value
 
+    @property
+    def service_address(self) -> str | None:
+        """``<service>.<namespace>.svc:<port>``: where the load reaches the pods (the
+        Service defaults to the deployment's name; None for a selector without one)."""
+        service = self.service or self.deployment
+        return f"{service}.{self.namespace}.svc:{self.port}" if service else None
+
+    @property
+    def describe(self) -> str:
+        """``kube ns/deployment`` or ``kube ns/{k=v}`` (for one-line summaries)."""
+        what = self.deployment or "{" + ",".join(
+            f"{k}={v}" for k, v in sorted((self.selector or {}).items())) + "}"
+        return f"kube {self.namespace}/{what}"
+
     @model_validator(mode="after")
     def _one_way(self) -> KubeRef:
         if (self.deployment is None) == (self.selector is None):
@@ -201,9 +228,18 @@ class Target(_Strict):
                 raise ValueError(
                     f"{alias}: unknown metric source {source!r}; use proc:fds, proc:rss, "
                     "proc:threads, proc:conns, proc:close_wait (each also as proc:<kind>:self), "
-                    "prometheus:<metric>, pprof:goroutine, docker:<stat> or net:retrans"
+                    "prometheus:<metric>, pprof:goroutine, docker:<stat>, net:retrans or "
+                    "kube:<fds|threads|sockets|memory|cpu|oom_events|restarts|oom_kills|ready|"
+                    "pods>"
                 )
         return value
+
+    @property
+    def what(self) -> str:
+        """The sample's name, the command's program, or ``kube ns/deployment``."""
+        if self.kube is not None:
+            return self.kube.describe
+        return self.sample or (self.command[0] if self.command else "?")
 
     def sampled_metrics(self) -> dict[str, str]:
         """Alias -> source this target is sampled for: a sample's defaults overridden by
@@ -212,6 +248,8 @@ class Target(_Strict):
             from harness.samples import SAMPLES
 
             metrics = {**SAMPLES[self.sample].metrics, **self.metrics}
+        elif self.kube is not None:
+            metrics = {**KUBE_DEFAULT_METRICS, **self.metrics}
         else:
             metrics = dict(self.metrics) or dict(DEFAULT_COMMAND_METRICS)
         if self.netns:  # the namespace's own TCP counters: what a fault below TCP costs
@@ -231,6 +269,11 @@ class Target(_Strict):
             raise ValueError("command: must not be empty")
         if is_reserved(self.name):
             raise ValueError(f"name {self.name!r} is reserved for the harness's control series")
+        if self.kube is None:
+            for alias, source in self.metrics.items():
+                if source.startswith("kube:"):
+                    raise ValueError(f"metrics.{alias}: {source} reads a Kubernetes target's "
+                                     "pods; this target has no kube:")
         if not self.netns:
             for alias, source in self.metrics.items():
                 if source.startswith("net:"):

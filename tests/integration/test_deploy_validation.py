@@ -98,3 +98,54 @@ def test_chart_pods_are_non_root_with_limits_labels_and_no_token():
             assert ctx["readOnlyRootFilesystem"] is True, name
             assert ctx["capabilities"]["drop"] == ["ALL"], name
             assert container["resources"]["limits"], name
+
+
+KUBE_TARGET = ["--set", "scenario.targets.api=null", "--set", "scenario.content.target.sample=null",
+               "--set", "scenario.content.target.kube.namespace=apps",
+               "--set", "scenario.content.target.kube.deployment=web",
+               "--set", "scenario.content.target.kube.port=8080"]
+
+
+@needs_helm
+@pytest.mark.parametrize(("args", "namespaces"), [
+    ([], None),  # no Kubernetes target: no RBAC, no token anywhere
+    (KUBE_TARGET, ["apps"]),  # auto: a Role where the target lives
+    (["--set", "rbac.create=true"], ["soak"]),  # forced on: the release's namespace
+    ([*KUBE_TARGET, "--set", "rbac.create=false"], None),
+])
+def test_chart_rbac_is_read_only_and_as_narrow_as_kubernetes_allows(args, namespaces):
+    """rbac.yaml: Roles with pods get/list/watch and deployments get, one ClusterRole with
+    only nodes/proxy get, bound to the chart's account; its token mounted in the harness
+    pods only, and only then."""
+    done = run(HELM, "template", "t", "charts/soak-harness", "-n", "soak", "--kube-version",
+               "1.31.0", *args)
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    rbac = {(d["kind"], d["metadata"].get("namespace")): d for d in docs
+            if d["apiVersion"].startswith("rbac.")}
+    mounts = {}
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job", "CronJob"):
+            spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+            mounts[doc["metadata"]["name"]] = spec["template"]["spec"][
+                "automountServiceAccountToken"]
+    harness_pods = {"t-soak-harness-run-1", "t-soak-harness-nightly"}
+    assert harness_pods <= set(mounts), mounts
+    if namespaces is None:
+        assert rbac == {}
+        assert not any(mounts.values()), mounts
+        return
+    assert {name for name, mounted in mounts.items() if mounted} == harness_pods
+    assert set(rbac) == {("Role", ns) for ns in namespaces} | {
+        ("RoleBinding", ns) for ns in namespaces} | {("ClusterRole", None),
+                                                     ("ClusterRoleBinding", None)}
+    for ns in namespaces:
+        assert rbac[("Role", ns)]["rules"] == [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}]
+        assert rbac[("RoleBinding", ns)]["subjects"] == [
+            {"kind": "ServiceAccount", "name": "t-soak-harness", "namespace": "soak"}]
+    assert rbac[("ClusterRole", None)]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]
+    assert rbac[("ClusterRoleBinding", None)]["roleRef"]["name"] == \
+        rbac[("ClusterRole", None)]["metadata"]["name"]

@@ -78,6 +78,7 @@ def test_every_ci_values_file_validates(path: Path):
     ({"toxiproxy": {"resources": {"limits": {"cpu": "lots"}}}},
      "/toxiproxy/resources/limits/cpu"),
     ({"nodeSelector": {"disk": 1}}, "/nodeSelector/disk"),
+    ({"rbac": {"create": "maybe"}}, "/rbac/create"),
     ({"typo": True}, "/: Additional properties are not allowed ('typo'"),
 ])
 def test_bad_values_are_refused_naming_the_value(override: dict[str, Any], where: str):

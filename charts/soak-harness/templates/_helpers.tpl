@@ -66,26 +66,53 @@ serviceAccountName: {{ include "soak.serviceAccountName" . }}
 {{ include "soak.podBase" . }}
 {{- end }}
 
+{{/* "true" when the chart grants the harness read access to the API (rbac.yaml): rbac.create
+true, or "auto" (the default) and the scenario has a Kubernetes target (target.kube). */}}
+{{- define "soak.rbacEnabled" -}}
+{{- $create := .Values.rbac.create -}}
+{{- if eq (toString $create) "auto" -}}
+{{- if include "soak.kubeNamespaces" . -}}true{{- end -}}
+{{- else if $create -}}true{{- end -}}
+{{- end }}
+
+{{/* The namespaces of the scenario's Kubernetes targets (target.kube.namespace, each of
+targets[].kube.namespace), space-separated, each once; "" when it has none. */}}
+{{- define "soak.kubeNamespaces" -}}
+{{- $content := .Values.scenario.content | default dict -}}
+{{- $all := list -}}
+{{- with $content.target }}{{ $all = append $all . }}{{ end -}}
+{{- range ($content.targets | default list) }}{{ $all = append $all . }}{{ end -}}
+{{- $nss := list -}}
+{{- range $all -}}
+{{- if and (kindIs "map" .) .kube -}}
+{{- $nss = append $nss (.kube.namespace | default "") -}}
+{{- end -}}
+{{- end -}}
+{{- join " " (uniq $nss) -}}
+{{- end }}
+
 {{/* No service account token, security context, pull secrets, scheduling. The helm test pod
 has only this: it runs as the namespace's default service account, so a server-side dry run
 of the rendered chart (where the chart's own service account does not exist yet) accepts it. */}}
 {{- define "soak.podBase" -}}
-automountServiceAccountToken: false
+{{- $ctx := . -}}{{- $mount := false -}}
+{{- if kindIs "slice" . -}}{{- $ctx = index . 0 -}}{{- $mount = index . 1 -}}{{- end -}}
+automountServiceAccountToken: {{ $mount }}
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
-{{- with .Values.imagePullSecrets }}
+  {{- toYaml $ctx.Values.podSecurityContext | nindent 2 }}
+{{- with $ctx.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.nodeSelector }}
+{{- with $ctx.Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with $ctx.Values.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.affinity }}
+{{- with $ctx.Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -159,7 +186,8 @@ and exits with the run's exit code. With HISTORY it also runs `harness history /
 {{- $ctx := index . 0 -}}
 {{- $history := index . 1 -}}
 restartPolicy: Never
-{{ include "soak.podCommon" $ctx }}
+serviceAccountName: {{ include "soak.serviceAccountName" $ctx }}
+{{ include "soak.podBase" (list $ctx (eq (include "soak.rbacEnabled" $ctx) "true")) }}
 containers:
   - name: harness
     image: {{ include "soak.image" $ctx | quote }}
