@@ -11,10 +11,13 @@ from harness.scenario._deploy import (
 )
 from harness.scenario._faults import (
     FAULT_TYPES,
+    KILL_SIGNALS,
     NETWORK_FAULT_TYPES,
+    POD_FAULT_TYPES,
     TOXIC_ATTRIBUTES,
     Fault,
     NetworkFault,
+    PodFault,
 )
 from harness.scenario._model import (
     RESERVED_TARGETS,
@@ -42,8 +45,10 @@ from harness.scenario._yaml import YamlLimitError, load_yaml
 __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
+    "KILL_SIGNALS",
     "LATENCY_KEY",
     "NETWORK_FAULT_TYPES",
+    "POD_FAULT_TYPES",
     "RATE_KEY",
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
@@ -58,6 +63,7 @@ __all__ = [
     "Load",
     "NetworkFault",
     "Phase",
+    "PodFault",
     "Proxy",
     "Scenario",
     "Target",
