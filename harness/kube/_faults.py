@@ -33,6 +33,8 @@ SIGNAL_NUMBERS = {"TERM": 15, "INT": 2, "QUIT": 3}
 READ_SIGCGT = ("while read -r key value; do "
                "if [ \"$key\" = SigCgt: ]; then echo \"$value\"; fi; done < /proc/1/status")
 POLL = 0.5
+# the exec's WebSocket takes one number (the (connect, read) pair fails inside the client)
+EXEC_TIMEOUT = REQUEST_TIMEOUT[1]
 
 
 def caught_signals(mask_hex: str) -> set[int]:
@@ -226,7 +228,7 @@ class PodFaults:
         try:
             out = stream(self.api.core.connect_get_namespaced_pod_exec, pod, ref.namespace,
                          container=container, command=command, stdin=False, stdout=True,
-                         stderr=True, tty=False, _request_timeout=REQUEST_TIMEOUT)
+                         stderr=True, tty=False, _request_timeout=EXEC_TIMEOUT)
         except ApiException as exc:
             raise self._failure(f"exec in pod {pod} ({' '.join(command)[:60]})", ref,
                                 exc) from exc
