@@ -259,3 +259,26 @@ class PodFaults:
                     "when faults.pods.enabled is true)")
         return EnvironmentFailure(f"Kubernetes: {what} in {ref.namespace}: "
                                   f"{exc.status} {exc.reason}{hint} ({self.api.where})")
+
+
+def scale_back(ref: KubeRef, replicas: int,
+               api_factory: Callable[[], KubeApi] = connect) -> str:
+    """Put back a Deployment that a killed run left scaled to zero (``scale_zero`` in force
+    when its harness died): to ``replicas`` if it is still at 0 (someone may have scaled it
+    since: then it is left alone). What was done, as a sentence; EnvironmentFailure when the
+    API cannot be reached or refuses."""
+    faults = PodFaults(api_factory=api_factory)
+    try:
+        assert ref.deployment is not None
+        scale = faults._call(f"reading the scale of deployment {ref.deployment}", ref,
+                             faults.api.apps.read_namespaced_deployment_scale,
+                             ref.deployment, ref.namespace)
+        now = int(scale.spec.replicas or 0)
+        where = f"deployment {ref.namespace}/{ref.deployment}"
+        if now != 0:
+            return f"{where} is at {now} replicas, not 0: left alone"
+        faults._scale(ref, replicas)
+        return f"{where} scaled back from 0 to {replicas} replicas"
+    finally:
+        faults.close()
+

@@ -239,7 +239,8 @@ def test_pod_delete_shows_in_events_and_report_and_the_target_recovers(
 def test_scale_to_zero_is_restored_at_the_phase_end_and_on_sigint(
         kube: Kube, kube_ns: str, tmp_path: Path, service_route: str):
     """scale_zero: replicas 0 during the phase, back to the original count at its end; a
-    second run interrupted by SIGINT mid-fault also scales back before it exits."""
+    second run interrupted by SIGINT mid-fault also scales back before it exits; a third
+    one SIGKILLed mid-fault is scaled back by `harness report` on its folder."""
     _install(kube, kube_ns)
     netns = service_route
     kube.run("kubectl", "-n", kube_ns, "scale", "deployment", SAMPLE, "--replicas", "2")
@@ -283,6 +284,27 @@ def test_scale_to_zero_is_restored_at_the_phase_end_and_on_sigint(
     events = _events(out)
     assert any(e["kind"] == "interrupted" for e in events)
     assert [e["replicas"] for e in events if e["kind"] == "pod_fault_undone"] == [2]
+    kube.run("kubectl", "-n", kube_ns, "rollout", "status", "deployment", SAMPLE,
+             "--timeout", "180s", timeout=200)
+    # 3: the harness SIGKILLed while at zero: `harness report` on its folder scales back
+    out = tmp_path / "run3"
+    proc = _harness(kube, netns, config, scenario, out)
+    deadline = time.monotonic() + 120
+    while not any(e["kind"] == "fault_added" for e in _events(out)):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "no fault_added within 120 s"
+        time.sleep(0.2)
+    proc.kill()
+    _finish(proc, timeout=60)
+    assert _replicas(kube, kube_ns)[0] == 0  # nothing could undo it: the harness is gone
+    env = {**kube.env, "KUBECONFIG": str(config)}
+    report = subprocess.run([sys.executable, "-m", "harness", "report", str(out)], env=env,
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    spec, _ = _replicas(kube, kube_ns)
+    reason = json.loads((out / "run.json").read_text())["reason"]
+    print(f"SIGKILL mid-fault: replicas {spec} after `harness report` ({reason[-80:]!r})")
+    assert spec == 2, (report.returncode, report.stdout[-2000:], report.stderr[-2000:])
+    assert "scaled back from 0 to 2 replicas" in reason, reason
 
 
 def test_kill_restarts_the_main_container(kube: Kube, kube_ns: str, tmp_path: Path,
