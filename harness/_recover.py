@@ -18,8 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness._finish import finish
 from harness._procs import is_alive, kill_leftovers
+from harness.events import EventKind
 from harness.runfolder import write_json_atomic
 from harness.verdicts import Summary
 
@@ -61,12 +64,65 @@ def recover(run_dir: Path, manifest: dict[str, Any]) -> tuple[Summary, int]:
         manifest["status"] = "interrupted"
     why = (f"the harness (pid {ident.get('pid')}) died before it finished this run; "
            f"{len(killed)} leftover process(es) killed and the report written by pid {os.getpid()}")
+    for line in restore_scaled(run_dir):
+        why += f"; {line}"
     manifest["reason"] = f"{manifest.get('reason') or ''}\n{why}".strip()
     write_json_atomic(run_dir / "run.json", manifest)
     summary = finish(run_dir)
     manifest["reported"] = True
     write_json_atomic(run_dir / "run.json", manifest)
     return summary, len(killed)
+
+
+def scaled_to_zero(run_dir: Path) -> list[tuple[str, int]]:
+    """``(target, replicas before)`` of every ``scale_zero`` pod fault the run's events show
+    in force (added, neither undone nor removed) when its harness died."""
+    added: dict[str, tuple[str, int]] = {}
+    try:
+        lines = (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:  # a line cut short by the kill
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind, toxic = event.get("kind"), str(event.get("toxic"))
+        if kind == EventKind.FAULT_ADDED and event.get("type") == "scale_zero" \
+                and isinstance(event.get("replicas_before"), int):
+            added[toxic] = (str(event.get("target")), int(event["replicas_before"]))
+        elif kind in (EventKind.POD_FAULT_UNDONE, EventKind.FAULT_REMOVED):
+            added.pop(toxic, None)
+    return list(added.values())
+
+
+def restore_scaled(run_dir: Path) -> list[str]:
+    """Scale back what :func:`scaled_to_zero` finds (the Kubernetes API as the environment
+    gives it); one line per Deployment: what was done, or why it could not be."""
+    left = scaled_to_zero(run_dir)
+    if not left:
+        return []
+    from harness.errors import HarnessError
+    from harness.kube import scale_back
+    from harness.scenario import KubeRef
+
+    try:
+        scenario = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8"))
+        targets = [scenario.get("target") or {}, *(scenario.get("targets") or [])]
+        refs = {t.get("name", "target"): t.get("kube") for t in targets if isinstance(t, dict)}
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        return [f"scale_zero left in force, scenario.yaml unreadable ({exc}): scale "
+                f"{', '.join(t for t, _ in left)} back by hand"]
+    lines = []
+    for target, replicas in left:
+        try:
+            lines.append(scale_back(KubeRef.model_validate(refs.get(target)), replicas))
+        except (HarnessError, ValueError) as exc:
+            lines.append(f"target {target}: its Deployment was left at 0 replicas and could "
+                         f"not be scaled back to {replicas}: {exc}")
+    return lines
 
 
 def recover_runs(root: Path, *, log: Any = None) -> list[Path]:

@@ -254,6 +254,9 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     scenario = load_scenario(args.scenario, variant=args.variant, sets=args.sets,
                              duration_scale=args.duration_scale)
     problems = path_problems(scenario, targets=args.backend == "local")
+    from harness.backends import pod_fault_problems
+
+    problems += pod_fault_problems(args.backend, scenario)
     if problems:
         raise ScenarioError(args.scenario, problems)
     from harness.analysis import unjudgeable

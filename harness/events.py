@@ -28,6 +28,12 @@ class EventKind(StrEnum):
     # proxy "netns:<target>", target, stream (its direction: in/out/both), attributes, toxic
     FAULT_ADDED = "fault_added"
     FAULT_REMOVED = "fault_removed"  # phase, proxy, type, toxic | target
+    # a pod fault (fault_added with proxy "kube:<target>", target, type delete | kill |
+    # scale_zero, attributes, toxic, and what it did: pods (names); kill: kills [{pod,
+    # container, signal, restarts_before, restarts_after, restarted_within_s}]; scale_zero:
+    # replicas_before) is undone at its phase's end: phase, target, type, toxic, replicas
+    # (scale_zero: the count put back). Before fault_removed.
+    POD_FAULT_UNDONE = "pod_fault_undone"
     PROCESS_START = "process_start"  # process, role, pid, ...
     PROCESS_EXIT = "process_exit"  # process, role, returncode, expected, phase
     PROXY_CREATED = "proxy_created"  # proxy, listen, upstream[, server: one per toxiproxy process]

@@ -47,7 +47,7 @@ from harness.metrics import Sampler
 from harness.metrics.sources import ProcSource
 from harness.provenance import Provenance, provenance
 from harness.runfolder import EventLog, write_json_atomic
-from harness.scenario import NetworkFault, Phase, Scenario, path_problems
+from harness.scenario import NetworkFault, Phase, PodFault, Scenario, path_problems
 from harness.typing import LoadRunner
 from harness.verdicts import RunStatus, Summary
 from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
@@ -369,7 +369,8 @@ class Run:
             self.events.emit(EventKind.PHASE_START, phase=phase.name, index=index, users=users,
                              planned_s=phase.duration,
                              **({"arrival_rate": steps} if steps else {}))
-            labels = [f.label for f in phase.faults] + [f.label for f in phase.network_faults]
+            labels = ([f.label for f in phase.faults] + [f.label for f in phase.network_faults]
+                      + [f.label for f in phase.pod_faults])
             self.progress.log(f"phase {phase.name}: {phase.duration:g}s, {level}"
                               + (f", faults: {', '.join(labels)}" if labels else ""))
             applied: list[AppliedFault] = []
@@ -421,6 +422,25 @@ class Run:
                 self._remove_network_fault, phase.name, nfault, label, before)))
             self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, **fields,
                              stream=nfault.direction, attributes=nfault.attributes)
+
+        for j, pfault in enumerate(phase.pod_faults):
+            label = f"{phase.name}-{j}-{pfault.type}-{pfault.target}"
+            self.progress.log(f"pod fault: {pfault.label}")
+            # one that fails half-way (scaled, then the call failed) is undone by down()
+            done = self.backend.apply_pod_fault(pfault, label)
+            fields = {"proxy": f"kube:{pfault.target}", "type": pfault.type,
+                      "target": pfault.target, "toxic": label}
+            applied.append(AppliedFault(label, fields, partial(
+                self._remove_pod_fault, phase.name, pfault, label)))
+            self.events.emit(EventKind.FAULT_ADDED, phase=phase.name, **fields,
+                             attributes=pfault.attributes, **done)
+
+    def _remove_pod_fault(self, phase: str, fault: PodFault, label: str) -> None:
+        """Undo one pod fault; what it did (replicas back) goes in a pod_fault_undone event."""
+        done = self.backend.remove_pod_fault(fault, label)
+        if done:
+            self.events.emit(EventKind.POD_FAULT_UNDONE, phase=phase, target=fault.target,
+                             type=fault.type, toxic=label, **done)
 
     def _remove_network_fault(self, phase: str, fault: NetworkFault, label: str,
                               before: dict[str, int]) -> None:

@@ -39,8 +39,21 @@ if TYPE_CHECKING:
 BACKENDS = ("local", "compose", "attach")
 
 
+def pod_fault_problems(name: str, scenario: Scenario) -> list[str]:
+    """Why ``scenario``'s pod faults cannot run on backend ``name`` (``harness validate``
+    asks too): they act through the Kubernetes API on a ``target.kube``, attach only."""
+    if name == "attach":
+        return []
+    return [f"phases[{i}].pod_faults: pod faults act on a Kubernetes workload and need "
+            f"--backend attach (this run uses --backend {name})"
+            for i, phase in enumerate(scenario.phases) if phase.pod_faults]
+
+
 def make_backend(name: str, scenario: Scenario) -> Backend:
     """The backend called ``name``, planned for ``scenario`` (fails before starting anything)."""
+    pod_problems = pod_fault_problems(name, scenario)
+    if pod_problems:
+        raise InputError(pod_problems[0])
     if name != "attach":
         for i, target in enumerate(scenario.all_targets):
             if target.kube is not None:
@@ -98,6 +111,7 @@ __all__ = [
     "netns_leftovers",
     "netns_problems",
     "pids_of",
+    "pod_fault_problems",
     "published_port",
     "release_netns",
     "reserve_netns",

@@ -21,7 +21,7 @@ from harness.typing import EvidenceSource, MetricSource
 if TYPE_CHECKING:
     from harness.chaos.toxiproxy import ToxiproxyClient
     from harness.runfolder import EventLog
-    from harness.scenario import ContainerFault, Fault, NetworkFault, Scenario
+    from harness.scenario import ContainerFault, Fault, NetworkFault, PodFault, Scenario
 
 
 
@@ -195,6 +195,16 @@ class Backend(abc.ABC):
         """Undo ``apply_network_fault``."""
         raise self._no_network_faults(fault)
 
+    def apply_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        """Delete / kill / scale to zero a Kubernetes target's pods (attach only); returns
+        what it did (pods, replicas before) for the fault_added event. ``label`` names it
+        for ``remove_pod_fault``; ``down()`` undoes whatever is still in force."""
+        raise self._no_pod_faults(fault)
+
+    def remove_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        """Undo ``apply_pod_fault`` (scale back); returns what it did for fault_removed."""
+        raise self._no_pod_faults(fault)
+
     def network_counters(self, target: str) -> dict[str, int]:
         """TCP counters of ``target``'s own network namespace (``RetransSegs``, ...); empty
         when it has none."""
@@ -203,6 +213,10 @@ class Backend(abc.ABC):
     def _no_network_faults(self, fault: NetworkFault) -> InputError:
         return InputError(f"network fault {fault.type} on {fault.target!r}: needs "
                           f"--backend local and netns: true (this run uses --backend {self.name})")
+
+    def _no_pod_faults(self, fault: PodFault) -> InputError:
+        return InputError(f"pod fault {fault.type} on {fault.target!r}: needs --backend "
+                          f"attach and a target.kube (this run uses --backend {self.name})")
 
     def _no_container_faults(self, fault: ContainerFault) -> InputError:
         return InputError(f"container fault {fault.action} on {fault.target!r}: needs "

@@ -39,7 +39,8 @@ from harness.scenario import AttachSettings, KubeRef, Scenario, Target, attach_p
 
 if TYPE_CHECKING:  # annotations only
     from harness.backends._base import BackendContext, ProcessExit
-    from harness.kube import KubeApi, KubeWatch
+    from harness.kube import KubeApi, KubeWatch, PodFaults
+    from harness.scenario import PodFault
 
 PROC_EQUIVALENTS = {
     "proc:fds": "prometheus:process_open_fds",
@@ -151,6 +152,7 @@ class AttachBackend(Backend):
         self._watches: list[KubeWatch] = []
         self._services = {t.name: t.kube.service_address for t in self.targets
                           if t.kube is not None and t.kube.service_address}
+        self._pod_faults: PodFaults | None = None  # the Kubernetes API, at the first pod fault
 
     def up(self, ctx: BackendContext) -> Topology:
         try:
@@ -181,6 +183,7 @@ class AttachBackend(Backend):
             ctx.events.emit(EventKind.PROXY_CREATED, proxy=proxy.name, listen=entry.bind_address,
                             reached_at=entry.listen, upstream=upstream)
         targets = {t.name: self._watch(t, ctx) for t in self.targets}
+        self._check_pod_faults()
         control = TargetHandle(
             name="toxiproxy", role="control", host=host, port=port,
             sources={alias: make_source(spec, metrics_url=f"http://{host}:{port}/metrics")
@@ -250,9 +253,40 @@ class AttachBackend(Backend):
         """Nothing was started here, so nothing of ours can exit."""
         return []
 
+    def _check_pod_faults(self) -> None:
+        """Before load starts: the Kubernetes API answers for every target a pod fault
+        acts on, and its workload exists (a phase must not fail on a typo 10 minutes in)."""
+        from harness.kube import PodFaults
+
+        named = {f.target for p in self.scenario.phases for f in p.pod_faults}
+        for target in self.scenario.all_targets:
+            if target.name in named and target.kube is not None:
+                if self._pod_faults is None:
+                    self._pod_faults = PodFaults()
+                self._pod_faults.check(target.kube)
+
+    def apply_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        """Delete / kill / scale to zero the pods of ``fault.target`` (its ``kube:`` ref)."""
+        from harness.kube import PodFaults
+
+        target = next(t for t in self.scenario.all_targets if t.name == fault.target)
+        if target.kube is None:  # the scenario's validation refuses this already
+            raise ScenarioError(f"scenario {self.scenario.name!r}", [
+                f"pod fault on {fault.target!r}: the target has no kube: reference"])
+        if self._pod_faults is None:
+            self._pod_faults = PodFaults()
+        return self._pod_faults.apply(fault, target.kube, label)
+
+    def remove_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        """Undo one pod fault (a Deployment scaled to zero gets its replicas back)."""
+        if self._pod_faults is None:
+            return {}
+        return self._pod_faults.remove(label)
+
     def down(self) -> list[str]:
-        """Remove every toxic and proxy this run created. Idempotent, never raises."""
-        client, self._client = self._client, None
+        """Undo every pod fault still in force, remove every toxic and proxy this run
+        created. Idempotent, never raises."""
+        pods, self._pod_faults = self._pod_faults, None
         problems, self._problems = self._problems, []
         watches, self._watches = self._watches, []
         for watch in watches:
@@ -260,6 +294,10 @@ class AttachBackend(Backend):
         kube, self._kube = self._kube, None
         if kube is not None:
             kube.close()
+        if pods is not None:
+            problems += [f"pod fault not undone: {p}" for p in pods.restore()]
+            pods.close()
+        client, self._client = self._client, None
         if client is None:
             return problems
         try:

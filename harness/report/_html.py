@@ -148,7 +148,8 @@ def _phases(run: RunRecord, scenario: Scenario | None) -> str:
         end = "cut short" if span.end is None else f"{span.end:.1f}"
         ran = "-" if span.end is None else duration_text(span.end - span.start)
         faults = "; ".join(
-            f"{f.get('type')} on {f.get('proxy')}/{f.get('stream', '')} "
+            f"{f.get('type')} on {f.get('proxy')}"
+            f"{'/' + str(f['stream']) if f.get('stream') else ''} "
             f"{json.dumps(f.get('attributes', {}), default=str)}"
             for f in span.faults
         ) or "-"

@@ -76,7 +76,9 @@ def fault_label(event: dict[str, Any]) -> str:
     attrs = event.get("attributes") or {}
     text = ",".join(f"{k}={v}" for k, v in attrs.items()) if isinstance(attrs, dict) else ""
     proxy = str(event.get("proxy", "?"))
-    where = proxy if kind == "down" else f"{proxy}/{event.get('stream', 'downstream')}"
+    # a pod fault's proxy is kube:<target>: pods have no stream
+    where = (proxy if kind == "down" or proxy.startswith("kube:")
+             else f"{proxy}/{event.get('stream', 'downstream')}")
     # a network fault's stream is its direction (in/out/both), its proxy netns:<target>
     return f"{kind}({text}) on {where}"
 

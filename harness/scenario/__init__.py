@@ -11,10 +11,13 @@ from harness.scenario._deploy import (
 )
 from harness.scenario._faults import (
     FAULT_TYPES,
+    KILL_SIGNALS,
     NETWORK_FAULT_TYPES,
+    POD_FAULT_TYPES,
     TOXIC_ATTRIBUTES,
     Fault,
     NetworkFault,
+    PodFault,
 )
 from harness.scenario._model import (
     KUBE_DEFAULT_METRICS,
@@ -44,9 +47,11 @@ from harness.scenario._yaml import YamlLimitError, load_yaml
 __all__ = [
     "FAULT_TYPES",
     "HOST_PORT",
+    "KILL_SIGNALS",
     "KUBE_DEFAULT_METRICS",
     "LATENCY_KEY",
     "NETWORK_FAULT_TYPES",
+    "POD_FAULT_TYPES",
     "RATE_KEY",
     "RESERVED_TARGETS",
     "SCENARIO_DIRS",
@@ -61,6 +66,7 @@ __all__ = [
     "Load",
     "NetworkFault",
     "Phase",
+    "PodFault",
     "Proxy",
     "Scenario",
     "Target",

@@ -187,3 +187,81 @@ class NetworkFault(BaseModel):
         """Short human label: ``packet_loss(percent=20) on netns:stream/in``."""
         attrs = ",".join(f"{k}={v}" for k, v in self.attributes.items())
         return f"{self.type}({attrs}) on netns:{self.target}/{self.direction}"
+
+
+# ---------------------------------------------------------------------------- Kubernetes pods
+
+POD_FAULT_TYPES: tuple[str, ...] = ("delete", "kill", "scale_zero")
+# what ``kill`` sends PID 1 of the main container, in order of preference, when ``signal``
+# is ``auto``: the first one the process has a handler for (a signal PID 1 does not handle
+# is dropped by the kernel when it comes from inside its own pid namespace)
+KILL_SIGNALS: tuple[str, ...] = ("TERM", "INT", "QUIT")
+
+
+class PodFault(BaseModel):
+    """A fault on the pods of a Kubernetes target (``target.kube``, ``--backend attach``)
+    for one phase.
+
+    - ``delete``: delete ``count`` of the target's pods (the oldest ready ones first) with
+      ``grace_period`` seconds to stop (default: the pods' own); their controller makes new
+      ones. Nothing to undo at the phase end; the run sees the recovery in its load.
+    - ``kill``: end the main container of ``count`` pods in place (the kubelet restarts it:
+      its restartCount rises). The harness execs ``kill -s SIG 1`` in the container, SIG the
+      first of TERM/INT/QUIT its PID 1 handles (``signal: auto``) or the one named, and waits
+      up to ``verify_within`` for the restartCount to rise: a kill with no effect is a tool
+      failure (exit 3), never a silent no-op. Needs ``sh`` and ``kill`` in the image.
+    - ``scale_zero``: scale the target's Deployment to 0 replicas; at the phase end, and on
+      every way the run ends (Ctrl-C, SIGTERM, an error), back to the count it had.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    target: str
+    type: str
+    count: int = Field(1, ge=1, le=1000, description="delete, kill: how many pods")
+    grace_period: int | None = Field(
+        None, ge=0, le=3600, description="delete: seconds the pods get to stop")
+    signal: str = Field("auto", description="kill: auto, TERM, INT or QUIT")
+    verify_within: float = Field(
+        60.0, gt=0, le=600, description="kill: seconds for the restartCount to rise")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return known(value, POD_FAULT_TYPES, "pod fault")
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        name = value.upper().removeprefix("SIG")
+        if value != "auto" and name not in KILL_SIGNALS:
+            raise ValueError(f"unknown signal {value!r}; use auto or one of "
+                             f"{', '.join(KILL_SIGNALS)} (PID 1 must handle it)")
+        return "auto" if value == "auto" else name
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> PodFault:
+        set_ = self.model_fields_set
+        only = {"grace_period": ("delete",), "signal": ("kill",), "verify_within": ("kill",),
+                "count": ("delete", "kill")}
+        for name, types in only.items():
+            if name in set_ and self.type not in types:
+                raise ValueError(f"{name}: only {' and '.join(types)} take it, "
+                                 f"not {self.type!r}")
+        return self
+
+    @property
+    def attributes(self) -> dict[str, object]:
+        """What the fault_added event records beside type and target."""
+        if self.type == "delete":
+            return {"count": self.count, **({"grace_period": self.grace_period}
+                                           if self.grace_period is not None else {})}
+        if self.type == "kill":
+            return {"count": self.count, "signal": self.signal}
+        return {}
+
+    @property
+    def label(self) -> str:
+        """Short human label: ``delete(count=1) on kube:web``."""
+        attrs = ",".join(f"{k}={v}" for k, v in self.attributes.items())
+        return f"{self.type}({attrs}) on kube:{self.target}"

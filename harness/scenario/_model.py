@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.scenario._deploy import AttachSettings, ContainerFault
-from harness.scenario._faults import Fault, NetworkFault, did_you_mean
+from harness.scenario._faults import Fault, NetworkFault, PodFault, did_you_mean
 from harness.scenario._thresholds import RATE_KEY, Threshold, is_latency_key
 from harness.scenario._types import Duration
 
@@ -394,14 +394,17 @@ class Phase(_Strict):
     network_faults: list[NetworkFault] = Field(
         default_factory=list,
         description="below TCP, on a target with netns: true (local backend, root)")
+    pod_faults: list[PodFault] = Field(
+        default_factory=list,
+        description="delete / kill / scale to zero the pods of a target.kube (attach backend)")
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
 
     @property
     def any_faults(self) -> bool:
-        """Toxics or network faults in force (how the analysis tells a faulty phase).
+        """Toxics, network or pod faults in force (how the analysis tells a faulty phase).
         Container faults are not counted here, as before they existed."""
-        return bool(self.faults or self.network_faults)
+        return bool(self.faults or self.network_faults or self.pod_faults)
 
     @field_validator("duration")
     @classmethod
@@ -560,6 +563,19 @@ class Scenario(_Strict):
                                                          or up == nfault.target):
                     errors.append(f"phases[{i}].network_faults[{j}].upstream: {up!r} is neither "
                                   f"another target{did_you_mean(up, target_names)} nor host:port")
+            for j, pfault in enumerate(phase.pod_faults):
+                where = f"phases[{i}].pod_faults[{j}].target"
+                owner = next((t for t in targets if t.name == pfault.target), None)
+                if owner is None:
+                    errors.append(f"{where}: no target named {pfault.target!r}"
+                                  f"{did_you_mean(pfault.target, target_names)}")
+                elif owner.kube is None:
+                    errors.append(f"{where}: target {pfault.target!r} has no kube: reference; "
+                                  "pod faults act on a Kubernetes workload (target.kube)")
+                elif pfault.type == "scale_zero" and owner.kube.deployment is None:
+                    errors.append(f"{where}: scale_zero scales a Deployment; target "
+                                  f"{pfault.target!r} names its pods by selector (give "
+                                  "kube.deployment)")
             for j, fault in enumerate(phase.faults):
                 if fault.proxy not in proxy_names:
                     errors.append(

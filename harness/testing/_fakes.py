@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends import Backend, BackendContext, ProcessExit, TargetHandle, Topology
-from harness.scenario import ContainerFault, Fault, NetworkFault, Scenario
+from harness.errors import EnvironmentFailure
+from harness.scenario import ContainerFault, Fault, NetworkFault, PodFault, Scenario
 from harness.typing import LoadRunner
 
 
@@ -95,6 +96,9 @@ class FakeBackend(Backend):
         self.container_faults: list[ContainerFault] = []  # in force now
         self.network_faults: dict[str, NetworkFault] = {}  # label -> fault, in force now
         self.retrans = 0  # the fake namespace's RetransSegs; each network fault adds 7
+        self.pod_faults: dict[str, PodFault] = {}  # label -> fault, in force now
+        self.replicas = 3  # the fake Deployment's replicas (scale_zero sets 0, undo puts back)
+        self.pod_fault_fails = False  # True: apply_pod_fault raises (a kill with no effect)
         self.down_calls = 0
 
     def versions(self) -> dict[str, str]:
@@ -138,8 +142,29 @@ class FakeBackend(Backend):
     def network_counters(self, target: str) -> dict[str, int]:
         return {"RetransSegs": self.retrans, "OutSegs": 100, "InSegs": 100}
 
+    def apply_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        self.log.record(f"apply_pod_fault {fault.type} {fault.target} {label}")
+        if self.pod_fault_fails:
+            raise EnvironmentFailure(f"kill on {fault.target}: had no effect (fake)")
+        self.pod_faults[label] = fault
+        if fault.type == "scale_zero":
+            before, self.replicas = self.replicas, 0
+            return {"replicas_before": before}
+        return {"pods": [f"{fault.target}-{i}" for i in range(fault.count)]}
+
+    def remove_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
+        self.log.record(f"remove_pod_fault {fault.type} {fault.target} {label}")
+        del self.pod_faults[label]
+        if fault.type == "scale_zero":
+            self.replicas = 3
+            return {"replicas": 3}
+        return {}
+
     def down(self) -> list[str]:
         self.down_calls += 1
+        if any(f.type == "scale_zero" for f in self.pod_faults.values()):
+            self.replicas = 3  # what the attach backend's down() does: scale back
+        self.pod_faults.clear()
         self.network_faults.clear()
         self.log.calls.append("down")  # never raises, as the contract says
         self.faults.clear()

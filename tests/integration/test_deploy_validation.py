@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from harness.scenario import scenario_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 HELM = Path(os.environ.get("HARNESS_TOOLS_DIR") or REPO / ".tools") / "bin" / "helm"
@@ -149,3 +152,58 @@ def test_chart_rbac_is_read_only_and_as_narrow_as_kubernetes_allows(args, namesp
         {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]
     assert rbac[("ClusterRoleBinding", None)]["roleRef"]["name"] == \
         rbac[("ClusterRole", None)]["metadata"]["name"]
+
+
+def _objects(*sets: str) -> list[dict[str, Any]]:
+    argv: list[str | Path] = [HELM, "template", "t", "charts/soak-harness", "--namespace", "shop",
+                              "--kube-version", "1.31.0"]
+    for setting in sets:
+        argv += ["--set", setting]
+    done = run(*argv)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@needs_helm
+def test_the_pod_fault_role_is_namespaced_exact_and_only_when_enabled():
+    """faults.pods.enabled: a Role (never a ClusterRole) in the release's namespace with
+    exactly the calls pod faults make, bound to the chart's service account; off: none."""
+    assert not [d for d in _objects() if d["kind"] in ("Role", "RoleBinding")
+                and d["metadata"]["name"].endswith("pod-faults")]
+    objs = _objects("faults.pods.enabled=true")
+    assert not [d for d in objs if d["kind"].startswith("Cluster")]
+    (role,) = [d for d in objs if d["kind"] == "Role"]
+    (binding,) = [d for d in objs if d["kind"] == "RoleBinding"]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "shop"
+    rules = {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
+             for g in rule["apiGroups"] for r in rule["resources"]}
+    assert rules == {("", "pods"): ["delete", "get", "list"],
+                     ("", "pods/exec"): ["create", "get"],
+                     ("apps", "deployments"): ["get"],
+                     ("apps", "deployments/scale"): ["get", "patch"]}
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "t-soak-harness",
+                                    "namespace": "shop"}]
+    # the harness Job gets the account's token to make those calls with
+    (job,) = [d for d in objs if d["kind"] == "Job"]
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+@needs_helm
+def test_a_route_puts_toxiproxy_in_front_of_a_named_service():
+    """toxiproxy.routes: the scenario's first proxy dials <service>.<ns>.svc:<port>, the
+    attach section and Toxiproxy's pod and Service carry its port; the load goes through it."""
+    objs = _objects("toxiproxy.routes[0].service=web", "toxiproxy.routes[0].port=8080",
+                    "toxiproxy.routes[0].listenPort=18080")
+    config = next(d for d in objs if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"].endswith("-scenario"))
+    scenario = yaml.safe_load(config["data"]["scenario.yaml"])
+    assert scenario["proxies"][0] == {"name": "web", "upstream": "web.shop.svc:8080"}
+    assert scenario["attach"]["proxies"]["web"] == {
+        "listen": "t-soak-harness-toxiproxy:18080", "upstream": "web.shop.svc:8080"}
+    service = next(d for d in objs if d["kind"] == "Service"
+                   and d["metadata"]["name"] == "t-soak-harness-toxiproxy")
+    assert {"name": "rt0-web", "port": 18080, "targetPort": 18080, "protocol": "TCP"} in \
+        service["spec"]["ports"]
+    parsed = scenario_from_dict(scenario)  # the harness accepts what the chart generates
+    assert parsed.proxies[0].name == "web" and parsed.load.host is None  # first proxy: load

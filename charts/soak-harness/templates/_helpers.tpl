@@ -162,6 +162,24 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- $_ := set $proxies $name (dict "listen" (printf "%s:%v" $tox $p.port) "upstream" $up) -}}
 {{- end -}}
+{{- /* toxiproxy.routes: Services of this namespace behind Toxiproxy, first in the
+scenario's proxies (the load goes through the first) unless content names them already */ -}}
+{{- $routed := list -}}
+{{- range $r := .Values.toxiproxy.routes -}}
+{{- $name := $r.name | default $r.service -}}
+{{- $up := printf "%s.%s.svc:%v" $r.service $.Release.Namespace $r.port -}}
+{{- $_ := set $proxies $name (dict "listen" (printf "%s:%v" $tox ($r.listenPort | default $r.port)) "upstream" $up) -}}
+{{- $named := false -}}
+{{- range $p := ($scn.proxies | default list) -}}
+{{- if eq $p.name $name -}}{{- $named = true -}}{{- end -}}
+{{- end -}}
+{{- if not $named -}}
+{{- $routed = append $routed (dict "name" $name "upstream" $up) -}}
+{{- end -}}
+{{- end -}}
+{{- if $routed -}}
+{{- $_ := set $scn "proxies" (concat $routed ($scn.proxies | default list)) -}}
+{{- end -}}
 {{- $targets := dict -}}
 {{- range $target, $sample := .Values.scenario.targets -}}
 {{- $base := printf "http://%s:%v" (include "soak.sampleHost" (list $ $sample)) $.Values.samples.port -}}
@@ -187,7 +205,7 @@ and exits with the run's exit code. With HISTORY it also runs `harness history /
 {{- $history := index . 1 -}}
 restartPolicy: Never
 serviceAccountName: {{ include "soak.serviceAccountName" $ctx }}
-{{ include "soak.podBase" (list $ctx (eq (include "soak.rbacEnabled" $ctx) "true")) }}
+{{ include "soak.podBase" (list $ctx (or (eq (include "soak.rbacEnabled" $ctx) "true") $ctx.Values.faults.pods.enabled)) }}
 containers:
   - name: harness
     image: {{ include "soak.image" $ctx | quote }}
