@@ -262,8 +262,9 @@ NGINX_VANISHED = REPO / "scenarios" / "examples" / "nginx" / "nginx-vanished.yam
 VANISHED_CASES = {
     "leaky": ("leaky", [], 1),
     "fixed": ("fixed", [], 0),
-    # the control: the same leaky nginx without the blackhole; the FINs arrive
-    "leaky-no-blackhole": ("leaky", ["phases[2].network_faults=[]"], 0),
+    # the control: the same leaky nginx with only its outbound packets dropped; the
+    # clients' FINs reach it and it lets go
+    "leaky-outbound-only": ("leaky", ["phases[2].network_faults[0].direction=out"], 0),
 }
 
 
@@ -271,9 +272,9 @@ VANISHED_CASES = {
 @pytest.mark.parametrize("case", list(VANISHED_CASES))
 def test_third_party_nginx_keeps_vanished_keepalive_clients(tmp_path: Path, case: str):
     """Debian's nginx (master + workers) in a namespace: keep-alive clients caught by a
-    blackhole close in recovery and their FINs never arrive. keepalive_timeout 3600s keeps
-    them (recovery FAILS, exit 1); 2s lets go (PASS); and without the blackhole the same
-    leaky nginx passes: only the fault below TCP shows the difference."""
+    blackhole close and their FINs never arrive. keepalive_timeout 3600s keeps them (recovery
+    FAILS, exit 1); 2s lets go (PASS); and with only nginx's outbound packets dropped the same
+    leaky nginx passes: the closes that never arrive are what it keeps."""
     if not (shutil.which("nginx") or os.access("/usr/sbin/nginx", os.X_OK)):
         pytest.skip("nginx is not installed: `make setup-test` installs it")
     variant, sets, expected = VANISHED_CASES[case]
@@ -286,14 +287,16 @@ def test_third_party_nginx_keeps_vanished_keepalive_clients(tmp_path: Path, case
     assert remains_of(out) == []
     checks = {c["name"]: c for c in json.loads((out / "summary.json").read_text())["checks"]}
     faults = [e for e in events(out) if e["kind"] == "fault_added"]
-    assert len(faults) == (0 if sets else 1), faults
+    assert [f["type"] for f in faults] == ["blackhole"], faults
     spans = phase_bounds(out)
     conns = series(out, "nginx", "conns")
     held = max(values_in(conns, spans["vanish"]))
     end = values_in(conns, spans["recovery"])[-1]
     print(f"{case}: nginx conns at the blackhole {held}, at the end of recovery {end}")
     # 10 users open one a second through the 10 s hold: the leaky server holds them all
-    # (~100; >= 40 even if the machine halves the pace), the fixed one only the last ~2 s
+    # (~100; >= 40 even if the machine halves the pace), the fixed one only the last ~2 s.
+    # At the end (measured 90 of 100 left): the users stop one a second inside the 14 s
+    # blackhole, so all but at most the first (which may race the rule) are caught
     assert held >= (40 if variant == "leaky" else 5), conns
     assert done.returncode == expected, done.stdout
     verdict = "fail" if expected == 1 else "pass"
