@@ -12,7 +12,9 @@
 - ``target.observed[<name>]``: INCONCLUSIVE when, during the phases, the ``kube:`` series
   had a gap (the API server or a kubelet did not answer, pods gone, no series for a
   container) or no pod was ready, for ``GAP_LIMIT_S`` at a stretch or ``GAP_FRACTION`` of
-  the phases in all: a metric the harness could not see for a while cannot pass.
+  the phases in all: a metric the harness could not see for a while cannot pass. Gaps that
+  begin while the run's own fault on the target is on (or up to ``FAULT_GRACE_S`` after)
+  are its doing: listed, not counted; one that outlasts that window counts from its end.
 """
 
 from __future__ import annotations
@@ -42,12 +44,17 @@ def _fault_windows(run: RunRecord, target: str) -> list[tuple[float, float]]:
     naming it), each extended by ``FAULT_GRACE_S``; open ones run to the end."""
     windows: list[tuple[float, float]] = []
     opened: dict[str, float] = {}
+    # a fault is applied at its phase's start and its event written once applied: a kill
+    # waits there for the restart, so the death it caused comes before its fault_added
+    starts = {e.get("phase"): float(e.get("t", 0.0)) for e in run.events
+              if e.get("kind") == EventKind.PHASE_START}
     for e in run.events:
         if e.get("target") != target:
             continue
         key = str(e.get("toxic") or e.get("type") or "")
         if e.get("kind") == EventKind.FAULT_ADDED:
-            opened[key] = float(e.get("t", 0.0))
+            t = float(e.get("t", 0.0))
+            opened[key] = min(t, starts.get(e.get("phase"), t))
         elif e.get("kind") == EventKind.FAULT_REMOVED and key in opened:
             windows.append((opened.pop(key), float(e.get("t", 0.0)) + FAULT_GRACE_S))
     windows += [(t, float("inf")) for t in opened.values()]
@@ -161,9 +168,16 @@ def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
         return head.judged(Verdict.ERROR, detail="no phase ran: nothing was observed.")
     start = min(s.start for s in spans.values())
     end = max(s.end for s in spans.values())
-    clipped = []
+    clipped, excused = [], []
+    windows = _union(_fault_windows(run, target.name))
     for a, b, why in _intervals(run, target.name, end):
         a, b = max(a, start), min(b, end)
+        # the run's own pod faults (a deleted pod, a killed container) make the gaps they
+        # cause, up to FAULT_GRACE_S after: those are expected, listed, not held against it
+        for wa, wb in windows:
+            if b > a and wa <= a < wb:
+                excused.append((a, min(b, wb), why))
+                a = min(b, wb)
         if b > a:
             clipped.append((a, b, why))
     union = _union([(a, b) for a, b, _ in clipped])  # a gap and an unready stretch overlap
@@ -171,7 +185,9 @@ def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
     total = sum(b - a for a, b in union)
     evidence = {"gaps": [{"start": a, "end": b, "seconds": round(b - a, 3), "why": why}
                          for a, b, why in clipped[:20]],
-                "gap_s": total, "longest_s": longest, "phases_s": end - start}
+                "gap_s": total, "longest_s": longest, "phases_s": end - start,
+                "during_faults": [{"start": a, "end": b, "seconds": round(b - a, 3), "why": why}
+                                  for a, b, why in excused[:20]]}
     if longest >= GAP_LIMIT_S or total > GAP_FRACTION * (end - start):
         worst = max(clipped, key=lambda g: g[1] - g[0])
         return head.judged(
@@ -181,6 +197,10 @@ def observed_check(run: RunRecord, scenario: Scenario, spans: dict[str, Span],
                     f"the longest gap, {num(worst[1] - worst[0])}s from t={num(worst[0])}s: "
                     f"{worst[2]}. Its kube: series cannot pass what the harness did not see."))
     tail = f" ({len(clipped)} short gap(s), {num(total)}s in all)" if clipped else ""
+    if excused:
+        tail += (f"; {num(sum(b - a for a, b, _ in excused))}s not observed while the run's "
+                 "own faults on it were on (or within "
+                 f"{num(FAULT_GRACE_S)}s after), as they meant")
     return head.judged(Verdict.PASS, observed=longest, evidence=evidence,
                        detail=f"{target.name!r}'s pods were read and ready throughout{tail}.")
 

@@ -257,6 +257,13 @@ KILL_FAULT = [{"t": 20.0, "kind": "fault_added", "target": "web", "type": "kill"
     ([_pods(0.0), *KILL_FAULT, _death(22.0, "Error")], Verdict.PASS),  # the fault's doing
     ([_pods(0.0), *KILL_FAULT, _death(58.0, "Error")], Verdict.FAIL),  # after the grace
     ([_pods(0.0), *KILL_FAULT, _death(22.0, "OOMKilled", oom=True)], Verdict.FAIL),  # never
+    # a kill waits for the restart before its fault_added is written: the death comes first,
+    # inside the fault's phase (measured on the cluster: restart 2.2-2.8 s into the phase)
+    ([_pods(0.0), {"t": 19.0, "kind": "phase_start", "phase": "chaos"},
+      _death(19.5, "Completed"),
+      {**KILL_FAULT[0], "t": 21.8, "phase": "chaos"}, KILL_FAULT[1]], Verdict.PASS),
+    ([_pods(0.0), _death(15.0, "Completed"), {"t": 19.0, "kind": "phase_start", "phase": "chaos"},
+      {**KILL_FAULT[0], "t": 21.8, "phase": "chaos"}, KILL_FAULT[1]], Verdict.FAIL),  # before
 ])
 def test_a_death_during_the_runs_own_pod_fault_is_not_failed_unless_oom(tmp_path, events,
                                                                         verdict):
@@ -286,6 +293,14 @@ def test_restart_check_without_deaths(tmp_path, events, verdict):
     ([_pods(0.0), {"t": 30.0, "kind": "kube_gap", "target": "web", "state": "start",
                    "reason": "no running pod matches"}], Verdict.INCONCLUSIVE),  # never back
     ([_pods(0.0), _pods(20.0, ready=0), _pods(28.0)], Verdict.INCONCLUSIVE),  # 8 s unready
+    # the same 8 s unready, caused by the run's own pod delete: expected, listed, not held
+    ([_pods(0.0), {"t": 20.0, "kind": "fault_added", "target": "web", "type": "delete"},
+      _pods(20.5, ready=0), {"t": 21.0, "kind": "fault_removed", "target": "web",
+                             "type": "delete"}, _pods(28.0)], Verdict.PASS),
+    # ... but a target that never comes back outlasts the fault's grace: inconclusive
+    ([_pods(0.0), {"t": 10.0, "kind": "fault_added", "target": "web", "type": "delete"},
+      _pods(10.5, ready=0), {"t": 11.0, "kind": "fault_removed", "target": "web",
+                             "type": "delete"}], Verdict.INCONCLUSIVE),
 ])
 def test_observed_check_makes_long_gaps_inconclusive(tmp_path, events, verdict):
     """A 2 s gap passes; a gap to the end or 8 s with no ready pod is inconclusive."""

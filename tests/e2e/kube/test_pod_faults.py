@@ -47,10 +47,13 @@ SA = FULL
 
 
 def _install(kube: Kube, ns: str) -> None:
-    """Toxiproxy + the healthy sample + the pod-fault Role; no Job (the harness runs here)."""
+    """Toxiproxy + the healthy sample + the pod-fault Role and the read-only RBAC (the
+    target's default kube: metrics read its pods and the kubelet's cAdvisor page); no Job
+    (the harness runs here)."""
     kube.run("helm", "install", RELEASE, str(kube.chart), "--namespace", ns, *kube.image_args,
              "--set", "job.enabled=false", "--set", "cronJob.enabled=false",
              "--set", "reports.persistence.enabled=false", "--set", "faults.pods.enabled=true",
+             "--set", "rbac.create=true",
              "--wait", "--timeout", "5m", timeout=330)
 
 
@@ -91,6 +94,12 @@ def service_route(kube: Kube) -> Iterator[str]:
     had = subprocess.run([*ns_ip, "show", SERVICE_CIDR], capture_output=True, text=True,
                          check=True).stdout.strip()
     if not had:
+        # cni0 appears with the cluster's first pod; on a cluster that has run none yet,
+        # make the bridge the CNI config names (its bridge plugin adopts an existing one)
+        ns_link = ["nsenter", f"--net={netns}", "ip", "link"]
+        if subprocess.run([*ns_link, "show", "cni0"], capture_output=True).returncode != 0:
+            subprocess.run([*ns_link, "add", "cni0", "type", "bridge"], check=True)
+            subprocess.run([*ns_link, "set", "cni0", "up"], check=True)
         subprocess.run([*ns_ip, "add", SERVICE_CIDR, "dev", "cni0"], check=True)
     try:
         yield netns
