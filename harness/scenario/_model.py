@@ -426,6 +426,22 @@ def _open_user_problems(load: Load, open_model: bool) -> list[str]:
     return []
 
 
+def _used_twice(section: str, names: list[str]) -> list[str]:
+    """``section: name 'x' used twice`` for every name given more than once."""
+    return [f"{section}: name {dup!r} used twice"
+            for dup in sorted({n for n in names if names.count(n) > 1})]
+
+
+def _fault_target(targets: list[Target], name: str, where: str,
+                  errors: list[str]) -> Target | None:
+    """The target a fault names, or None with ``where: no target named ...`` in ``errors``."""
+    owner = next((t for t in targets if t.name == name), None)
+    if owner is None:
+        errors.append(f"{where}: no target named {name!r}"
+                      f"{did_you_mean(name, [t.name for t in targets])}")
+    return owner
+
+
 class Scenario(_Strict):
     """One soak: targets, proxies, load, the phase timeline and the thresholds."""
 
@@ -521,11 +537,9 @@ class Scenario(_Strict):
         if not targets:
             errors.append("target: give a target (or targets: [...])")
         target_names = [t.name for t in targets]
-        for dup in {n for n in target_names if target_names.count(n) > 1}:
-            errors.append(f"targets: name {dup!r} used twice")
+        errors += _used_twice("targets", target_names)
         proxy_names = [p.name for p in self.proxies]
-        for dup in {n for n in proxy_names if proxy_names.count(n) > 1}:
-            errors.append(f"proxies: name {dup!r} used twice")
+        errors += _used_twice("proxies", proxy_names)
         for i, proxy in enumerate(self.proxies):
             if proxy.upstream in target_names:
                 continue
@@ -539,22 +553,15 @@ class Scenario(_Strict):
                 errors.append(f"proxies[{i}].upstream: port {address.group(1)} of "
                               f"{proxy.upstream!r} is out of range (1-65535)")
         phase_names = [p.name for p in self.phases]
-        for dup in {n for n in phase_names if phase_names.count(n) > 1}:
-            errors.append(f"phases: name {dup!r} used twice")
+        errors += _used_twice("phases", phase_names)
         for i, phase in enumerate(self.phases):
             for j, cfault in enumerate(phase.container_faults):
-                if cfault.target not in target_names:
-                    errors.append(
-                        f"phases[{i}].container_faults[{j}].target: no target named "
-                        f"{cfault.target!r}{did_you_mean(cfault.target, target_names)}"
-                    )
+                _fault_target(targets, cfault.target,
+                              f"phases[{i}].container_faults[{j}].target", errors)
             for j, nfault in enumerate(phase.network_faults):
                 where = f"phases[{i}].network_faults[{j}].target"
-                owner = next((t for t in targets if t.name == nfault.target), None)
-                if owner is None:
-                    errors.append(f"{where}: no target named {nfault.target!r}"
-                                  f"{did_you_mean(nfault.target, target_names)}")
-                elif not owner.netns:
+                owner = _fault_target(targets, nfault.target, where, errors)
+                if owner is not None and not owner.netns:
                     errors.append(f"{where}: target {nfault.target!r} does not run in its own "
                                   f"network namespace; set netns: true on it (faults below TCP "
                                   f"need one)")
@@ -565,11 +572,10 @@ class Scenario(_Strict):
                                   f"another target{did_you_mean(up, target_names)} nor host:port")
             for j, pfault in enumerate(phase.pod_faults):
                 where = f"phases[{i}].pod_faults[{j}].target"
-                owner = next((t for t in targets if t.name == pfault.target), None)
+                owner = _fault_target(targets, pfault.target, where, errors)
                 if owner is None:
-                    errors.append(f"{where}: no target named {pfault.target!r}"
-                                  f"{did_you_mean(pfault.target, target_names)}")
-                elif owner.kube is None:
+                    continue
+                if owner.kube is None:
                     errors.append(f"{where}: target {pfault.target!r} has no kube: reference; "
                                   "pod faults act on a Kubernetes workload (target.kube)")
                 elif pfault.type == "scale_zero" and owner.kube.deployment is None:
