@@ -61,7 +61,7 @@ def start_toxiproxy(folder: Path, upstream: str) -> tuple[ManagedProcess, str, o
     api = free_port()
     proc = ManagedProcess(f"toxiproxy-{api}", [str(require_toxiproxy().path), "-host", "127.0.0.1",
                                                "-port", str(api)],
-                          log_dir=folder, role="toxiproxy").start()
+                          log_dir=folder, role="control").start()
     client = ToxiproxyClient("127.0.0.1", api)
     if not wait_until(client.ping, 10):
         proc.stop()

@@ -13,12 +13,20 @@ each worker count N, side by side in one run:
 - ``direct``: ``harness run`` with ``workers: N`` and ``load.host`` the nginx URL: the HDR
   plugin, the phase shape, the 1 s sampler (nginx's tree, toxiproxy, Locust, the harness).
   Requests from the run folder's ``latency.csv``.
-- ``toxiproxy``: the same through a toxiproxy-server proxy with no toxic (the harness's
-  default topology).
+- ``bare-toxiproxy``: bare Locust through a toxiproxy-server proxy with no toxic: what the
+  proxy alone costs (on 2 cores its CPU is taken from the Locust workers).
+- ``toxiproxy``: ``harness run`` through a toxiproxy-server proxy with no toxic (the
+  harness's default topology): compared with ``bare-toxiproxy`` for the harness's own cost.
 
-Prints req/s per configuration (median of ``--repeats``, and each) and the ratios to bare.
-Everything listens on 127.0.0.1; every run is bounded. The machine is shared: read the
-spread of the repeats before the medians.
+Prints req/s per configuration (median of ``--repeats``, and each) and the ratios to bare,
+and beside them the CPU the Locust processes (master and workers, read from /proc four
+times a second) spent per request: one worker is one busy core, so req/s moves with
+whatever else runs on the machine, while CPU per request is the load side's own cost and
+much steadier; its ratio (bare / harness) is the throughput ratio with the noise taken out.
+Each repeat runs the configurations in a rotated order, so slow minutes do not always fall
+on the same one, and the ratios are also given paired: each repeat's run over that repeat's
+bare run. Everything listens on 127.0.0.1; every run is bounded. The machine is
+shared: read the spread of the repeats before the medians.
 """
 
 from __future__ import annotations
@@ -30,13 +38,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.fast_target import nginx_argv, start_nginx  # noqa: E402
+from benchmarks.fast_target import nginx_argv, start_nginx, start_toxiproxy  # noqa: E402
 from harness.runfolder import read_latency  # noqa: E402
 from harness.testing import free_port  # noqa: E402
 
@@ -54,8 +66,9 @@ phases: [{{name: steady, duration: {duration}s}}]
 """
 
 
-def _rates(text: str) -> list[float]:
-    """Requests/s of every JSON stats array in ``text``: requests over the span from the
+def _rates(text: str) -> list[tuple[float, int, float, float]]:
+    """(requests/s, requests, first, last) of every JSON stats array in ``text``: requests
+    over the span from the
     first to the last request (``start_time`` .. ``last_request_timestamp``), so the
     workers' start-up under ``--processes`` does not count as load time. The workers print
     their own (empty) arrays too; the master's holds the run's."""
@@ -71,35 +84,102 @@ def _rates(text: str) -> list[float]:
         if requests:
             first = min(float(e["start_time"]) for e in entries)
             last = max(float(e["last_request_timestamp"]) for e in entries)
-            found.append(requests / max(last - first, 1e-3))
+            found.append((requests / max(last - first, 1e-3), requests, first, last))
         i = end
     return found
 
 
-def bare(tmp: Path, users: int, duration: int, workers: int) -> float:
-    """Plain Locust (master + ``workers`` via --processes) at nginx: requests/s."""
-    nginx, url = start_nginx(tmp / f"nginx-bare-{time.time_ns()}")
+class LocustCpu:
+    """CPU seconds (user + system) of every process whose command line holds ``marker``
+    (the run's locustfile): found twice a second, read four times a second; the sum over
+    them as a time series, so the CPU of the load window alone can be read (Locust's and
+    the plugin's imports and start-up are not per-request costs)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self.seconds: dict[tuple[int, float], float] = {}
+        self.series: list[tuple[float, float]] = []
+        self._procs: dict[tuple[int, float], psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> LocustCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        tick = 0
+        while not self._stop.wait(0.25):
+            if tick % 2 == 0:
+                for proc in psutil.process_iter(["cmdline"]):
+                    if any(self.marker in arg for arg in proc.info["cmdline"] or ()):
+                        with _gone():
+                            self._procs.setdefault((proc.pid, proc.create_time()), proc)
+            tick += 1
+            for key, proc in list(self._procs.items()):
+                with _gone():
+                    times = proc.cpu_times()
+                    self.seconds[key] = times.user + times.system
+            self.series.append((time.time(), sum(self.seconds.values())))
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds spent from epoch ``start`` to ``end`` (interpolated readings)."""
+        at, total = zip(*self.series, strict=True) if self.series else ((0.0,), (0.0,))
+        return float(np.interp(end, at, total) - np.interp(start, at, total))
+
+
+class _gone:
+    """Ignore a process that exited between two looks."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, psutil.Error)
+
+
+def bare(tmp: Path, users: int, duration: int, workers: int,
+         proxy: bool = False) -> tuple[float, int, float]:
+    """Plain Locust (master + ``workers`` via --processes) at nginx, or through a
+    toxiproxy-server proxy with no toxic (``proxy``): requests/s, requests, Locust CPU
+    seconds."""
+    folder = tmp / f"nginx-bare-{time.time_ns()}"
+    nginx, url = start_nginx(folder)
+    toxiproxy = None
     try:
-        locustfile = tmp / "bare_locustfile.py"
+        if proxy:
+            toxiproxy, listen, _ = start_toxiproxy(folder, url)
+            url = f"http://{listen}"
+        locustfile = tmp / f"bare_locustfile_{time.time_ns()}.py"
         locustfile.write_text(BARE_LOCUSTFILE)
-        out = subprocess.run(
-            [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url,
-             "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{duration}s", "--only-summary",
-             "--processes", str(workers), "--json", "--loglevel", "WARNING",
-             "--exit-code-on-error", "0"],
-            cwd=tmp, capture_output=True, text=True, timeout=duration + 90,
-            env={**os.environ, "PYTHONPATH": str(REPO),
-                 "HARNESS_LOAD_OPTIONS": json.dumps(OPTIONS)},
-        )
+        with LocustCpu(str(locustfile)) as cpu:
+            out = subprocess.run(
+                [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+                 "--host", url, "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{duration}s",
+                 "--only-summary", "--processes", str(workers), "--json", "--loglevel",
+                 "WARNING", "--exit-code-on-error", "0"],
+                cwd=tmp, capture_output=True, text=True, timeout=duration + 90,
+                env={**os.environ, "PYTHONPATH": str(REPO),
+                     "HARNESS_LOAD_OPTIONS": json.dumps(OPTIONS)},
+            )
         if out.returncode != 0:
             raise RuntimeError(f"bare locust failed ({out.returncode}):\n{out.stderr[-2000:]}")
-        return max(_rates(out.stdout), default=0.0)
+        rate, requests, first, last = max(_rates(out.stdout), default=(0.0, 0, 0.0, 0.0))
+        return rate, requests, cpu.between(first, last)
     finally:
+        if toxiproxy is not None:
+            toxiproxy.stop(grace=3.0)
         nginx.stop(grace=3.0)
 
 
-def harness(tmp: Path, users: int, duration: int, workers: int, proxy: bool) -> float:
-    """``harness run`` at nginx (direct, or through toxiproxy): requests/s in its phase."""
+def harness(tmp: Path, users: int, duration: int, workers: int,
+            proxy: bool) -> tuple[float, int, float]:
+    """``harness run`` at nginx (direct, or through toxiproxy): requests/s in its phase,
+    requests, Locust CPU seconds."""
     folder = tmp / f"nginx-h-{time.time_ns()}"
     folder.mkdir()
     port = free_port()
@@ -110,13 +190,18 @@ def harness(tmp: Path, users: int, duration: int, workers: int, proxy: bool) -> 
         host="front" if proxy else f"http://127.0.0.1:{port}", options=json.dumps(OPTIONS),
         duration=duration))
     out_dir = tmp / f"run-{time.time_ns()}"
-    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out",
-                           str(out_dir), "-q"], cwd=REPO, capture_output=True, text=True,
-                          timeout=duration + 180)
+    with LocustCpu(str(out_dir / "locustfile.py")) as cpu:
+        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out",
+                               str(out_dir), "-q"], cwd=REPO, capture_output=True, text=True,
+                              timeout=duration + 180)
     if proc.returncode not in (0, 1, 4):
         raise RuntimeError(f"harness run exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     table = read_latency(out_dir / "latency.csv")
-    return float(table.requests.sum()) / duration
+    loaded = table.t[table.requests > 0]
+    requests = int(table.requests.sum())
+    t0 = float(json.loads((out_dir / "run.json").read_text())["t0"])
+    start, end = t0 + float(loaded[0]), t0 + float(loaded[-1]) + 1.0
+    return requests / duration, requests, cpu.between(start, end)
 
 
 def main() -> int:
@@ -125,36 +210,63 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workers", default="1,2", help="Locust worker counts to compare")
-    parser.add_argument("--configs", default="bare,direct,toxiproxy")
+    parser.add_argument("--configs", default="bare,direct,bare-toxiproxy,toxiproxy")
     args = parser.parse_args()
     configs = args.configs.split(",")
     counts = [int(w) for w in args.workers.split(",")]
-    results: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
+    rates: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
+    cpu_us: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
         for repeat in range(args.repeats):
+            order = configs[repeat % len(configs):] + configs[:repeat % len(configs)]
             for workers in counts:
-                for config in configs:
-                    if config == "bare":
-                        rps = bare(tmp, args.users, args.duration, workers)
+                for config in order:
+                    if config.startswith("bare"):
+                        rps, requests, cpu = bare(tmp, args.users, args.duration, workers,
+                                                  proxy=config == "bare-toxiproxy")
                     else:
-                        rps = harness(tmp, args.users, args.duration, workers,
-                                      proxy=config == "toxiproxy")
-                    results[(workers, config)].append(rps)
-                    print(f"repeat {repeat + 1}: {workers} worker(s) {config:<9} "
-                          f"{rps:8.1f} req/s", flush=True)
+                        rps, requests, cpu = harness(tmp, args.users, args.duration, workers,
+                                                     proxy=config == "toxiproxy")
+                    rates[(workers, config)].append(rps)
+                    cpu_us[(workers, config)].append(cpu / max(requests, 1) * 1e6)
+                    print(f"repeat {repeat + 1}: {workers} worker(s) {config:<14} "
+                          f"{rps:8.1f} req/s  {requests:7d} requests  Locust CPU in the load {cpu:6.1f} s "
+                          f"({cpu / max(requests, 1) * 1e6:5.1f} us/request)", flush=True)
     print(f"\nnginx target, HttpApiUser with no wait, {args.users} users, {args.duration}s "
           f"each, {args.repeats} repeat(s) (median; all)")
     for workers in counts:
-        base_values = results.get((workers, "bare"))
-        base = statistics.median(base_values) if base_values else None
+        base_cpu = _median(cpu_us.get((workers, "bare")))
         for config in configs:
-            values = results[(workers, config)]
-            med = statistics.median(values)
-            ratio = f"  ratio to bare {med / base:.3f}" if base and config != "bare" else ""
-            print(f"  {workers} worker(s) {config:<9} {med:8.1f} req/s  "
-                  f"[{', '.join(f'{v:.0f}' for v in values)}]{ratio}")
+            rate, cost = _median(rates[(workers, config)]), _median(cpu_us[(workers, config)])
+            line = (f"  {workers} worker(s) {config:<14} {rate:8.1f} req/s "
+                    f"[{', '.join(f'{v:.0f}' for v in rates[(workers, config)])}]")
+            for base in ("bare", "bare-toxiproxy"):
+                if config == base or base not in configs or (
+                        base == "bare-toxiproxy" and config != "toxiproxy"):
+                    continue
+                base_rate = _median(rates[(workers, base)])
+                line += f"\n  {'':<19} ratio to {base} {rate / base_rate:.3f}" if base_rate else ""
+                paired = _paired(rates[(workers, config)], rates[(workers, base)])
+                if len(paired) > 1:
+                    line += (f"; paired (each repeat's own {base} run) median "
+                             f"{statistics.median(paired):.3f} [{min(paired):.3f}-{max(paired):.3f}]")
+            line += (f"\n  {'':<9} {'':<9} {cost:8.1f} us Locust CPU/request "
+                     f"[{', '.join(f'{v:.1f}' for v in cpu_us[(workers, config)])}]")
+            if base_cpu and config != "bare":
+                line += f"  bare/this {base_cpu / cost:.3f}"
+            print(line)
     return 0
+
+
+def _paired(values: list[float], bases: list[float]) -> list[float]:
+    """Each repeat's value over the bare run of the same repeat (minutes apart, not the
+    whole benchmark apart: the machine's slow and fast spells cancel more)."""
+    return [v / b for v, b in zip(values, bases, strict=False) if b]
+
+
+def _median(values: list[float] | None) -> float:
+    return statistics.median(values) if values else 0.0
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ STUCK_FLOOR_S: Final = 1.0  # a request younger than this at an edge is never st
 STUCK_FACTOR: Final = 2.0  # ... nor one younger than twice the slowest recent request
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """One request in flight."""
 
@@ -49,6 +49,7 @@ class Pending:
     name: tuple[str, str] | None = None  # (request_type, name), when known at the start
     counted: bool = False  # recorded as stuck: its own event is dropped
     event_seen: bool = False
+    call: tuple[Any, tuple[Any, ...], dict[str, Any], bool] | None = None  # see begin_call
 
 
 @dataclass
@@ -60,6 +61,9 @@ class InFlight:
     _suppress: set[object] = field(default_factory=set)  # keys whose next event is dropped
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     slowest: float = 0.0  # seconds: the slowest request that ended since the last edge
+    # True from the first request counted as stuck on: until then no request event can be
+    # one to drop, and the listener skips should_record (it runs once per request)
+    any_counted: bool = False
 
     def __len__(self) -> int:
         return len(self._open)
@@ -67,9 +71,22 @@ class InFlight:
     def begin(self, key: object, now: float, name: tuple[str, str] | None = None) -> int:
         """A request (``(request_type, name)`` when known) starts in ``key``; returns the
         token to end it with."""
+        return self._push(key, Pending(now, name))
+
+    def begin_call(self, key: object, now: float, session: Any, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], full_url: bool) -> int:
+        """:meth:`begin` for ``session.request(*args, **kwargs)``: its name is worked out
+        (:func:`request_name`) only if the request is ever stuck, not on every request."""
+        return self._push(key, Pending(now, None, False, False, (session, args, kwargs, full_url)))
+
+    def _push(self, key: object, pending: Pending) -> int:
         token = next(self._ids)
-        self._open[token] = Pending(now, name)
-        self._stacks.setdefault(key, []).append(token)
+        self._open[token] = pending
+        stack = self._stacks.get(key)
+        if stack is None:
+            self._stacks[key] = [token]
+        else:
+            stack.append(token)
         return token
 
     def end(self, key: object, token: int, now: float, event_follows: bool = False) -> None:
@@ -78,7 +95,9 @@ class InFlight:
         pending = self._open.pop(token, None)
         stack = self._stacks.get(key)
         if stack is not None:
-            if token in stack:
+            if stack[-1] == token:
+                stack.pop()
+            elif token in stack:
                 stack.remove(token)
             if not stack:
                 del self._stacks[key]
@@ -87,8 +106,8 @@ class InFlight:
         if pending.counted:
             if event_follows and not pending.event_seen:
                 self._suppress.add(key)
-        else:
-            self.slowest = max(self.slowest, now - pending.started)
+        elif now - pending.started > self.slowest:
+            self.slowest = now - pending.started
 
     def should_record(self, key: object) -> bool:
         """For the request listener, in the greenlet that fired the event: False when the
@@ -123,7 +142,11 @@ class InFlight:
         for pending in self._open.values():
             age = at - pending.started
             if age > limit:
-                pending.counted = True
+                pending.counted = self.any_counted = True
+                if pending.call is not None:
+                    session, args, kwargs, full_url = pending.call
+                    pending.name = request_name(session, args, kwargs, full_url=full_url)
+                    pending.call = None
                 stuck.append((age, pending.name))
         self.slowest = 0.0
         return stuck

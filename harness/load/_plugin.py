@@ -63,7 +63,7 @@ from locust.runners import (
 )
 
 from harness.events import EventKind
-from harness.load._inflight import TRACKER, request_name
+from harness.load._inflight import TRACKER
 from harness.load._plan import (
     HEARTBEAT_FILE,
     LOAD_START_FILE,
@@ -179,11 +179,14 @@ class LatencyPlugin:
         self, response_time: float | None = None, exception: BaseException | None = None,
         request_type: str | None = None, name: str | None = None, **_: Any,
     ) -> None:
-        if not TRACKER.should_record(gevent.getcurrent()):
+        # Once per request, on the users' own core: kept to a few appends (Accumulator).
+        if TRACKER.any_counted and not TRACKER.should_record(gevent.getcurrent()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
-        self._record(now, response_time, exception is not None,
-                     (str(request_type or ""), str(name or "")))
+        failed = exception is not None
+        self.acc.record(now, response_time, failed, (str(request_type or ""), str(name or "")))
+        self.recorded += 1
+        self.recorded_failed += failed
         if self.raw is not None:
             # now,response_time,failed,type,name (the name last: it may hold commas)
             self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
@@ -429,17 +432,16 @@ def _track_requests(cls: type, *, full_url: bool = False) -> None:
     original = cls.request  # type: ignore[attr-defined]
     if getattr(original, "_harness_tracked", False):
         return
+    getcurrent, begin_call, end = gevent.getcurrent, TRACKER.begin_call, TRACKER.end
 
     @functools.wraps(original)
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
-        key = gevent.getcurrent()
-        token = TRACKER.begin(key, time.time(), request_name(self, args, kwargs,
-                                                             full_url=full_url))
-        follows = bool(kwargs.get("catch_response"))
+        key = getcurrent()
+        token = begin_call(key, time.time(), self, args, kwargs, full_url)
         try:
             return original(self, *args, **kwargs)
         finally:
-            TRACKER.end(key, token, time.time(), event_follows=follows)
+            end(key, token, time.time(), bool(kwargs.get("catch_response")))
 
     request._harness_tracked = True  # type: ignore[attr-defined]
     cls.request = request  # type: ignore[attr-defined]

@@ -19,7 +19,10 @@ def test_a_stuck_request_s_own_event_is_dropped_and_a_fresh_one_recorded() -> No
     """Counted at the edge: its completion is not recorded again; the next request is."""
     tracker = InFlight()
     token = tracker.begin("g", 100.0)
+    tracker.expire(100.5)  # younger than the floor: not stuck
+    assert tracker.any_counted is False  # the listener's fast path: nothing to drop yet
     tracker.expire(110.0)
+    assert tracker.any_counted is True
     assert tracker.should_record("g") is False
     tracker.end("g", token, 111.0)
     token = tracker.begin("g", 112.0)
@@ -65,6 +68,23 @@ def test_a_stuck_request_keeps_the_name_it_started_with() -> None:
     tracker.begin("b", 100.0)
     tracker.begin("c", 104.9, ("GET", "/fast"))
     assert tracker.expire_named(105.0) == [(5.0, ("GET", "/slow")), (5.0, None)]
+
+
+def test_a_session_call_is_named_only_when_it_is_stuck() -> None:
+    """``begin_call`` (the HTTP sessions' wrapper) keeps the call, not its name: a stuck
+    call comes back under the name Locust would report; one that ended never needs it, and
+    nested calls in one greenlet end in any order."""
+    session = _Session()
+    tracker = InFlight()
+    tracker.begin_call("a", 100.0, session, ("GET", "http://h/slow?x=1"), {}, True)
+    tracker.begin_call("b", 100.0, session, ("POST", "/ingest"), {"name": "ingest"}, False)
+    outer = tracker.begin_call("c", 100.0, session, ("GET", "/ok"), {}, False)
+    inner = tracker.begin_call("c", 100.5, session, ("GET", "/ok2"), {}, False)
+    tracker.end("c", outer, 101.0)
+    tracker.end("c", inner, 101.0)
+    assert len(tracker) == 2
+    assert tracker.expire_named(105.0) == [(5.0, ("GET", "http://h/slow?x=1")),
+                                           (5.0, ("POST", "ingest"))]
 
 
 class _Session:

@@ -269,22 +269,3 @@ def test_a_damaged_per_name_file_is_said_not_fatal(tmp_path: Path) -> None:
     assert "latency-names.csv" in checks[0].detail and "requests" in checks[0].detail
     write_reports(load_run(tmp_path), synthetic_summary(spec, checks), None)
     assert "per-name table not shown" in (tmp_path / "report.md").read_text()
-
-
-def test_recording_under_a_name_matches_hdrh_record_value_exactly() -> None:
-    """The shared-bucket fast path gives the total and the name the very histograms hdrh's
-    own record_value gives (counts, min, max, total, encoding)."""
-    from harness.load import new_histogram, to_micros
-
-    rng = np.random.default_rng(7)
-    values = [float(v) for v in rng.lognormal(1.0, 2.0, 5000)] + [0.0, 1e9]
-    window, total, alone = Window(), new_histogram(), new_histogram()
-    for v in values:
-        window.record(v, False, FAST)
-        total.record_value(to_micros(v))
-        alone.record_value(to_micros(v))
-    for mine, theirs in ((window.hist, total), (window.names[FAST].hist, alone)):
-        assert mine.get_total_count() == theirs.get_total_count() == len(values)
-        assert (mine.get_min_value(), mine.get_max_value()) == (
-            theirs.get_min_value(), theirs.get_max_value())
-        assert mine.encode() == theirs.encode()

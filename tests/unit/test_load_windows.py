@@ -167,3 +167,34 @@ def test_new_histogram_covers_one_microsecond_to_one_hour() -> None:
     h = new_histogram()
     h.record_value(3_600_000_000)
     assert h.get_max_value() >= 3_600_000_000 * 0.999
+
+
+@pytest.mark.parametrize("fold_at", [8192, 7])
+def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(fold_at: int) -> None:
+    """The listener's batch, folded with numpy, gives exactly the windows that recording
+    each request into hdrh would: counts, failures, names and the encoded histograms
+    (bucket edges, sub-millisecond, clamped, untimed, NaN and infinite values included),
+    also when a batch is folded part-way through a second (``fold_at``)."""
+    rng = random.Random(7)
+    edges = [0.0, 0.0004, 0.0005, 0.0015, 2.047, 2.048, 2.0485, 4.095, 4.096, 65.535,
+             3.6e6, 1e12, -5.0, None, math.nan, math.inf]
+    acc, expected = Accumulator(fold_at=fold_at), {}
+    for i in range(6000):
+        value = rng.choice([*edges, rng.uniform(0, 50), rng.expovariate(0.01),
+                            rng.lognormvariate(3, 2)])
+        now, failed = 1000.0 + i * 3e-4, i % 7 == 0
+        key = ("GET", f"/item/{i % 3}") if i % 5 else None
+        acc.record(now, value, failed, key)
+        expected.setdefault(math.floor(now), Window()).record(value, failed, key)
+    got = acc.take()
+    assert sorted(got) == sorted(expected) and len(got) == 2
+    for second, want in expected.items():
+        have = got[second]
+        assert (have.requests, have.failures) == (want.requests, want.failures)
+        assert have.hist.encode() == want.hist.encode()
+        assert sorted(have.names) == sorted(want.names)
+        for key, sub in want.names.items():
+            assert (have.names[key].requests, have.names[key].failures) == (
+                sub.requests, sub.failures)
+            assert have.names[key].hist.encode() == sub.hist.encode()
+    assert acc.take() == {}

@@ -27,13 +27,25 @@ class HttpApiUser(FastHttpUser):
     default ``[0.01, 0.05]``, so at most ~33 requests/s a user; ``[0, 0]`` for no wait).
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # read once: a user with no wait makes thousands of requests a second
+        self._path = str(option("path", "/api/item/1"))
+        self._name = str(option("name", "api"))
+        self._wait = _wait_range(option("wait", [0.01, 0.05]))
+
     def wait_time(self) -> float:
-        low, high = option("wait", [0.01, 0.05])
-        return random.uniform(float(low), float(high))
+        low, high = self._wait
+        return low if low == high else random.uniform(low, high)
 
     @task
     def call(self) -> None:
-        self.client.get(str(option("path", "/api/item/1")), name=str(option("name", "api")))
+        self.client.get(self._path, name=self._name)
+
+
+def _wait_range(value: Any) -> tuple[float, float]:
+    low, high = value
+    return float(low), float(high)
 
 
 class GatewayUser(FastHttpUser):
@@ -48,23 +60,27 @@ class GatewayUser(FastHttpUser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.network_timeout = self.connection_timeout = float(option("timeout", 10.0))
         super().__init__(*args, **kwargs)
+        self._path = str(option("path", "/api/item/{n}"))
+        self._fresh_token = bool(option("fresh_token", False))
+        self._name = str(option("name", "gateway"))
+        self._post = str(option("method", "GET")).upper() == "POST"
+        self._body = str(option("body", '{"event": {n}}'))
+        self._wait = _wait_range(option("wait", [0.05, 0.1]))
 
     def wait_time(self) -> float:
-        low, high = option("wait", [0.05, 0.1])
-        return random.uniform(float(low), float(high))
+        low, high = self._wait
+        return low if low == high else random.uniform(low, high)
 
     @task
     def call(self) -> None:
-        n = next(_COUNTER)
-        path = str(option("path", "/api/item/{n}")).replace("{n}", str(n))
-        headers = {"Authorization": f"Bearer {uuid.uuid4().hex}"} if option("fresh_token",
-                                                                              False) else {}
-        name = str(option("name", "gateway"))
-        if str(option("method", "GET")).upper() == "POST":
-            body = str(option("body", '{"event": {n}}')).replace("{n}", str(n))
-            self.client.post(path, data=body, headers=headers, name=name)
+        n = str(next(_COUNTER))
+        path = self._path.replace("{n}", n)
+        headers = {"Authorization": f"Bearer {uuid.uuid4().hex}"} if self._fresh_token else {}
+        if self._post:
+            self.client.post(path, data=self._body.replace("{n}", n), headers=headers,
+                             name=self._name)
         else:
-            self.client.get(path, headers=headers, name=name)
+            self.client.get(path, headers=headers, name=self._name)
 
 
 class GoLeaksUser(FastHttpUser):

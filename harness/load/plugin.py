@@ -1,0 +1,13 @@
+"""The harness inside Locust, for code that drives its parts directly (benchmarks).
+
+Importing this imports Locust (and gevent's monkey-patching) and registers the plugin's
+``init`` listener: only Locust processes and benchmarks import it, never the harness's own
+process. A run's generated locustfile loads the same module (``harness.load._plugin``).
+"""
+
+from __future__ import annotations
+
+from harness.load._plugin import LatencyPlugin
+from harness.load._plugin import _track_requests as track_requests
+
+__all__ = ["LatencyPlugin", "track_requests"]
