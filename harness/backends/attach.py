@@ -152,7 +152,7 @@ class AttachBackend(Backend):
         self._watches: list[KubeWatch] = []
         self._services = {t.name: t.kube.service_address for t in self.targets
                           if t.kube is not None and t.kube.service_address}
-        self._pod_faults: PodFaults | None = None  # the Kubernetes API, at the first pod fault
+        self._pod_faults: PodFaults | None = None  # at the first pod fault (or its check)
 
     def up(self, ctx: BackendContext) -> Topology:
         try:
@@ -217,11 +217,9 @@ class AttachBackend(Backend):
 
     def _watch_kube(self, target: RemoteTarget, ref: KubeRef,
                     ctx: BackendContext) -> TargetHandle:
-        from harness.kube import KubeSource, KubeWatch, connect
+        from harness.kube import KubeSource, KubeWatch
 
-        if self._kube is None:
-            self._kube = connect()
-        watch = KubeWatch(self._kube, ref, target.name, ctx.events,
+        watch = KubeWatch(self._kube_api(), ref, target.name, ctx.events,
                           interval=self.scenario.sample_interval,
                           sampled=[spec.partition(":")[2] for spec in target.metrics.values()
                                    if spec.startswith("kube:")])
@@ -253,29 +251,37 @@ class AttachBackend(Backend):
         """Nothing was started here, so nothing of ours can exit."""
         return []
 
+    def _kube_api(self) -> KubeApi:
+        """The run's one Kubernetes API client (kube: metrics and pod faults share it),
+        connected at first use; ``down()`` closes it."""
+        if self._kube is None:
+            from harness.kube import connect
+
+            self._kube = connect()
+        return self._kube
+
+    def _faults(self) -> PodFaults:
+        if self._pod_faults is None:
+            from harness.kube import PodFaults
+
+            self._pod_faults = PodFaults(api_factory=self._kube_api)
+        return self._pod_faults
+
     def _check_pod_faults(self) -> None:
         """Before load starts: the Kubernetes API answers for every target a pod fault
         acts on, and its workload exists (a phase must not fail on a typo 10 minutes in)."""
-        from harness.kube import PodFaults
-
         named = {f.target for p in self.scenario.phases for f in p.pod_faults}
         for target in self.scenario.all_targets:
             if target.name in named and target.kube is not None:
-                if self._pod_faults is None:
-                    self._pod_faults = PodFaults()
-                self._pod_faults.check(target.kube)
+                self._faults().check(target.kube)
 
     def apply_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
         """Delete / kill / scale to zero the pods of ``fault.target`` (its ``kube:`` ref)."""
-        from harness.kube import PodFaults
-
         target = next(t for t in self.scenario.all_targets if t.name == fault.target)
         if target.kube is None:  # the scenario's validation refuses this already
             raise ScenarioError(f"scenario {self.scenario.name!r}", [
                 f"pod fault on {fault.target!r}: the target has no kube: reference"])
-        if self._pod_faults is None:
-            self._pod_faults = PodFaults()
-        return self._pod_faults.apply(fault, target.kube, label)
+        return self._faults().apply(fault, target.kube, label)
 
     def remove_pod_fault(self, fault: PodFault, label: str) -> dict[str, object]:
         """Undo one pod fault (a Deployment scaled to zero gets its replicas back)."""
@@ -289,14 +295,13 @@ class AttachBackend(Backend):
         pods, self._pod_faults = self._pod_faults, None
         problems, self._problems = self._problems, []
         watches, self._watches = self._watches, []
+        if pods is not None:  # first: it undoes faults through the shared client
+            problems += [f"pod fault not undone: {p}" for p in pods.restore()]
         for watch in watches:
             watch.stop()
         kube, self._kube = self._kube, None
         if kube is not None:
             kube.close()
-        if pods is not None:
-            problems += [f"pod fault not undone: {p}" for p in pods.restore()]
-            pods.close()
         client, self._client = self._client, None
         if client is None:
             return problems

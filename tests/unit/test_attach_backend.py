@@ -108,3 +108,30 @@ def test_prometheus_metric_without_url_is_named():
 
     with pytest.raises(ScenarioError, match=r"attach\.targets\.gateway\.metrics_url: needed"):
         AttachBackend(build(mutate))
+
+
+def test_kube_metrics_and_pod_faults_share_one_api_client(monkeypatch: pytest.MonkeyPatch):
+    """One Kubernetes API connection per run, whoever asks first (kube: metrics or pod
+    faults); pod faults are undone through it before ``down()`` closes it, once."""
+    import harness.kube
+
+    opened: list[str] = []
+
+    class Api:
+        def __init__(self) -> None:
+            self.closed = 0
+
+        def close(self) -> None:
+            opened.append(f"close while restored={restored}")
+            self.closed += 1
+
+    restored: list[str] = []
+    monkeypatch.setattr(harness.kube, "connect", lambda: opened.append("connect") or Api())
+    backend = AttachBackend(build())
+    faults = backend._faults()
+    api = backend._kube_api()
+    assert faults.api is api and backend._kube_api() is api
+    monkeypatch.setattr(faults, "restore", lambda: restored.append("restore") or [])
+    assert backend.down() == []
+    assert opened == ["connect", "close while restored=['restore']"]
+    assert api.closed == 1

@@ -173,6 +173,15 @@ def _events(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _wait_fault_added(proc: subprocess.Popen[str], out: Path, timeout: float = 120) -> None:
+    """Until the run's events say its fault is in force (the harness still running)."""
+    deadline = time.monotonic() + timeout
+    while not any(e["kind"] == "fault_added" for e in _events(out)):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"no fault_added within {timeout:g} s"
+        time.sleep(0.2)
+
+
 def _latency(out: Path) -> list[tuple[float, int, int]]:
     """(t, requests, failures) per window of latency.csv."""
     lines = (out / "latency.csv").read_text().splitlines()
@@ -279,11 +288,7 @@ def test_scale_to_zero_is_restored_at_the_phase_end_and_on_sigint(
     # 2: SIGINT while at zero
     out = tmp_path / "run2"
     proc = _harness(kube, netns, config, scenario, out)
-    deadline = time.monotonic() + 120
-    while not any(e["kind"] == "fault_added" for e in _events(out)):
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "no fault_added within 120 s"
-        time.sleep(0.2)
+    _wait_fault_added(proc, out)
     assert _replicas(kube, kube_ns)[0] == 0
     proc.send_signal(signal.SIGINT)
     code, log = _finish(proc, timeout=120)
@@ -298,11 +303,7 @@ def test_scale_to_zero_is_restored_at_the_phase_end_and_on_sigint(
     # 3: the harness SIGKILLed while at zero: `harness report` on its folder scales back
     out = tmp_path / "run3"
     proc = _harness(kube, netns, config, scenario, out)
-    deadline = time.monotonic() + 120
-    while not any(e["kind"] == "fault_added" for e in _events(out)):
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "no fault_added within 120 s"
-        time.sleep(0.2)
+    _wait_fault_added(proc, out)
     proc.kill()
     _finish(proc, timeout=60)
     assert _replicas(kube, kube_ns)[0] == 0  # nothing could undo it: the harness is gone
