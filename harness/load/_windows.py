@@ -207,8 +207,10 @@ class Accumulator:
             table = np.array(rows, dtype=np.float64)
             capped = None if key is None else self.cap.key(key, len(rows))
             seconds = np.floor(table[:, 0]).astype(np.int64)
-            for second in np.unique(seconds).tolist():
-                part = table[seconds == second] if seconds[0] != seconds[-1] else table
+            distinct = np.unique(seconds).tolist()
+            for second in distinct:
+                # rows are in time order unless the clock was stepped: select, unless one
+                part = table[seconds == second] if len(distinct) > 1 else table
                 window = self._windows.get(second)
                 if window is None:
                     window = self._windows[second] = Window()

@@ -198,3 +198,15 @@ def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(fold_at: 
                 sub.requests, sub.failures)
             assert have.names[key].hist.encode() == sub.hist.encode()
     assert acc.take() == {}
+
+
+def test_a_batch_whose_clock_stepped_back_is_split_by_second_not_counted_twice() -> None:
+    """Rows out of time order (the wall clock stepped back mid-batch), first and last in
+    the same second: each second gets its own rows, once."""
+    acc = Accumulator()
+    for now, ms in ((100.2, 1.0), (101.5, 2.0), (100.9, 3.0)):
+        acc.record(now, ms, False, ("GET", "/x"))
+    windows = acc.take()
+    assert {s: w.requests for s, w in windows.items()} == {100: 2, 101: 1}
+    assert {s: w.names[("GET", "/x")].hist.get_total_count() for s, w in windows.items()} == {
+        100: 2, 101: 1}
