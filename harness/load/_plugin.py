@@ -184,12 +184,10 @@ class LatencyPlugin:
             return  # recorded at a phase edge already, as stuck
         now = time.time()
         failed = exception is not None
-        self.acc.record(now, response_time, failed, (str(request_type or ""), str(name or "")))
-        self.recorded += 1
-        self.recorded_failed += failed
+        self._record(now, response_time, failed, (str(request_type or ""), str(name or "")))
         if self.raw is not None:
             # now,response_time,failed,type,name (the name last: it may hold commas)
-            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
+            self.raw.write(f"{now:.6f},{response_time},{int(failed)},"
                            f"{request_type},{name}\n")
 
     def _record(self, at: float, response_time: float | None, failed: bool,

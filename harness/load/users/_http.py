@@ -20,6 +20,18 @@ __all__ = ["GatewayUser", "GoLeaksUser", "HttpApiUser"]
 _COUNTER = itertools.count()
 
 
+def _wait_range(value: Any) -> tuple[float, float]:
+    low, high = value
+    return float(low), float(high)
+
+
+def _option_wait(user: Any) -> float:
+    """``wait_time`` of a user that read ``load.options.wait`` into ``_wait`` (no random
+    draw for a fixed wait such as ``[0, 0]``)."""
+    low, high = user._wait
+    return low if low == high else random.uniform(low, high)
+
+
 class HttpApiUser(FastHttpUser):
     """Calls ``load.options.path`` (default ``/api/item/1``) in a loop.
 
@@ -34,18 +46,11 @@ class HttpApiUser(FastHttpUser):
         self._name = str(option("name", "api"))
         self._wait = _wait_range(option("wait", [0.01, 0.05]))
 
-    def wait_time(self) -> float:
-        low, high = self._wait
-        return low if low == high else random.uniform(low, high)
+    wait_time = _option_wait
 
     @task
     def call(self) -> None:
         self.client.get(self._path, name=self._name)
-
-
-def _wait_range(value: Any) -> tuple[float, float]:
-    low, high = value
-    return float(low), float(high)
 
 
 class GatewayUser(FastHttpUser):
@@ -67,9 +72,7 @@ class GatewayUser(FastHttpUser):
         self._body = str(option("body", '{"event": {n}}'))
         self._wait = _wait_range(option("wait", [0.05, 0.1]))
 
-    def wait_time(self) -> float:
-        low, high = self._wait
-        return low if low == high else random.uniform(low, high)
+    wait_time = _option_wait
 
     @task
     def call(self) -> None:
