@@ -20,9 +20,9 @@ each worker count N, side by side in one run:
 
 Prints req/s per configuration (median of ``--repeats``, and each) and the ratios to bare,
 and beside them the CPU the Locust processes (master and workers, read from /proc four
-times a second) spent per request: one worker is one busy core, so req/s moves with
-whatever else runs on the machine, while CPU per request is the load side's own cost and
-much steadier; its ratio (bare / harness) is the throughput ratio with the noise taken out.
+times a second) spent per request over the load window: the load side's own cost, without
+the time spent waiting for a core. On this shared VM it swings about as much as req/s
+(one core's speed itself varies), so read both with their spread.
 Each repeat runs the configurations in a rotated order, so slow minutes do not always fall
 on the same one, and the ratios are also given paired: each repeat's run over that repeat's
 bare run. Everything listens on 127.0.0.1; every run is bounded. The machine is
@@ -32,6 +32,7 @@ shared: read the spread of the repeats before the medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -117,11 +118,11 @@ class LocustCpu:
             if tick % 2 == 0:
                 for proc in psutil.process_iter(["cmdline"]):
                     if any(self.marker in arg for arg in proc.info["cmdline"] or ()):
-                        with _gone():
+                        with contextlib.suppress(psutil.Error):  # it exited between two looks
                             self._procs.setdefault((proc.pid, proc.create_time()), proc)
             tick += 1
             for key, proc in list(self._procs.items()):
-                with _gone():
+                with contextlib.suppress(psutil.Error):  # it exited between two looks
                     times = proc.cpu_times()
                     self.seconds[key] = times.user + times.system
             self.series.append((time.time(), sum(self.seconds.values())))
@@ -131,15 +132,6 @@ class LocustCpu:
         at, total = zip(*self.series, strict=True) if self.series else ((0.0,), (0.0,))
         return float(np.interp(end, at, total) - np.interp(start, at, total))
 
-
-class _gone:
-    """Ignore a process that exited between two looks."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, psutil.Error)
 
 
 def bare(tmp: Path, users: int, duration: int, workers: int,
@@ -228,11 +220,12 @@ def main() -> int:
                     else:
                         rps, requests, cpu = harness(tmp, args.users, args.duration, workers,
                                                      proxy=config == "toxiproxy")
+                    per_request = cpu / max(requests, 1) * 1e6
                     rates[(workers, config)].append(rps)
-                    cpu_us[(workers, config)].append(cpu / max(requests, 1) * 1e6)
+                    cpu_us[(workers, config)].append(per_request)
                     print(f"repeat {repeat + 1}: {workers} worker(s) {config:<14} "
                           f"{rps:8.1f} req/s  {requests:7d} requests  Locust CPU in the load {cpu:6.1f} s "
-                          f"({cpu / max(requests, 1) * 1e6:5.1f} us/request)", flush=True)
+                          f"({per_request:5.1f} us/request)", flush=True)
     print(f"\nnginx target, HttpApiUser with no wait, {args.users} users, {args.duration}s "
           f"each, {args.repeats} repeat(s) (median; all)")
     for workers in counts:
