@@ -25,13 +25,20 @@ stuck request is recorded under its own name too and a per-name error ratio sees
 
 Keys name the caller (the current greenlet): one greenlet has one request in progress at a
 time (nested marks stack), and the request event is fired in the greenlet that made it.
+
+The HTTP sessions' wrapper (:meth:`InFlight.wrap`) runs once per request on the users' own
+core, so its common case is two dict operations: a greenlet's one session call is kept as
+a plain tuple in ``_calls`` (no token, no name), and becomes a counted :class:`Pending` only
+if an edge finds it stuck. A call nested in another of the same greenlet, and every
+``in_flight`` mark, take the general path (tokens and a stack per greenlet).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -52,10 +59,16 @@ class Pending:
     call: tuple[Any, tuple[Any, ...], dict[str, Any], bool] | None = None  # see begin_call
 
 
+# a session call in flight on the fast path: (started, session, args, kwargs, full_url)
+Call = tuple[float, Any, tuple[Any, ...], dict[str, Any], bool]
+
+
 @dataclass
 class InFlight:
     """The requests of one Locust process that started and have not ended."""
 
+    # key -> its one session call (wrap's fast path); a Pending once counted as stuck
+    _calls: dict[object, Call | Pending] = field(default_factory=dict)
     _open: dict[int, Pending] = field(default_factory=dict)
     _stacks: dict[object, list[int]] = field(default_factory=dict)  # key -> open tokens
     _suppress: set[object] = field(default_factory=set)  # keys whose next event is dropped
@@ -66,7 +79,39 @@ class InFlight:
     any_counted: bool = False
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self._open) + len(self._calls)
+
+    def wrap(self, original: Callable[..., Any], getcurrent: Callable[[], object], *,
+             full_url: bool, clock: Callable[[], float] = time.time) -> Callable[..., Any]:
+        """``original`` (a session's ``request(self, method, url, ...)``) tracked from its
+        start to its end in the caller's key (``getcurrent()``: its greenlet); a stuck one
+        is named as :func:`request_name` would (``full_url``: FastHttpSession)."""
+        calls, stacks = self._calls, self._stacks
+
+        @functools.wraps(original)
+        def request(session: Any, *args: Any, **kwargs: Any) -> Any:
+            key = getcurrent()
+            if key in calls or key in stacks:  # nested in another request of this key
+                token = self.begin_call(key, clock(), session, args, kwargs, full_url)
+                try:
+                    return original(session, *args, **kwargs)
+                finally:
+                    self.end(key, token, clock(), bool(kwargs.get("catch_response")))
+            call = (clock(), session, args, kwargs, full_url)
+            calls[key] = call
+            try:
+                return original(session, *args, **kwargs)
+            finally:
+                ended = calls.pop(key)
+                if ended is call:
+                    took = clock() - call[0]
+                    if took > self.slowest:
+                        self.slowest = took
+                elif (kwargs.get("catch_response") and isinstance(ended, Pending)
+                      and not ended.event_seen):
+                    self._suppress.add(key)  # counted as stuck; its event is still to come
+
+        return request
 
     def begin(self, key: object, now: float, name: tuple[str, str] | None = None) -> int:
         """A request (``(request_type, name)`` when known) starts in ``key``; returns the
@@ -113,10 +158,16 @@ class InFlight:
         """For the request listener, in the greenlet that fired the event: False when the
         request was already recorded as stuck."""
         stack = self._stacks.get(key)
-        if stack:
+        if stack:  # innermost: the fast path is never taken while a key has a stack
             pending = self._open[stack[-1]]
             if pending.counted:
                 pending.event_seen = True
+                return False
+            return True
+        call = self._calls.get(key)
+        if call is not None:
+            if isinstance(call, Pending):  # counted as stuck
+                call.event_seen = True
                 return False
             return True
         if key in self._suppress:
@@ -148,6 +199,17 @@ class InFlight:
                     pending.name = request_name(session, args, kwargs, full_url=full_url)
                     pending.call = None
                 stuck.append((age, pending.name))
+        for key, call in list(self._calls.items()):
+            if isinstance(call, Pending):  # counted at an earlier edge, still in flight
+                if at - call.started > limit:
+                    stuck.append((at - call.started, call.name))
+                continue
+            started, session, args, kwargs, full_url = call
+            if at - started > limit:
+                name = request_name(session, args, kwargs, full_url=full_url)
+                self._calls[key] = Pending(started, name, counted=True)
+                self.any_counted = True
+                stuck.append((at - started, name))
         self.slowest = 0.0
         return stuck
 

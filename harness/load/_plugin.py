@@ -39,7 +39,6 @@ recorded in all when it ships its final windows, so a test can check the merge a
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -120,8 +119,6 @@ class LatencyPlugin:
         self.events: EventLog | None = None
         self._fold_said = False
         self.edges_done = 0  # phase edges whose stuck requests are recorded
-        self.recorded = 0  # requests recorded by this process in all (failed ones too)
-        self.recorded_failed = 0
         self._load_start: float | None = None  # from the master (workers elsewhere)
         self._edges: list[float] | None = None  # epoch of each phase end, once load began
         self._plan_ends = _plan_ends()
@@ -175,26 +172,24 @@ class LatencyPlugin:
                 return
         self.drain()
 
+    @property
+    def recorded(self) -> int:
+        """Requests this process recorded in all, failed ones too (as of the last take)."""
+        return self.acc.recorded
+
     def on_request(
         self, response_time: float | None = None, exception: BaseException | None = None,
         request_type: str | None = None, name: str | None = None, **_: Any,
     ) -> None:
-        # Once per request, on the users' own core: kept to a few appends (Accumulator).
+        # Once per request, on the users' own core: one append (Accumulator).
         if TRACKER.any_counted and not TRACKER.should_record(gevent.getcurrent()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
-        failed = exception is not None
-        self._record(now, response_time, failed, (str(request_type or ""), str(name or "")))
+        self.acc.record(now, response_time, exception is not None, (request_type, name))
         if self.raw is not None:
             # now,response_time,failed,type,name (the name last: it may hold commas)
-            self.raw.write(f"{now:.6f},{response_time},{int(failed)},"
+            self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"
                            f"{request_type},{name}\n")
-
-    def _record(self, at: float, response_time: float | None, failed: bool,
-                key: tuple[str, str] | None = None) -> None:
-        self.acc.record(at, response_time, failed, key)
-        self.recorded += 1
-        self.recorded_failed += int(failed)
 
     # ------------------------------------------------------------------ in flight
     def on_load_start(self, environment: Environment, msg: Any, **_: Any) -> None:
@@ -239,7 +234,7 @@ class LatencyPlugin:
     def _record_stuck(self, at: float, where: float) -> None:
         stuck = TRACKER.expire_named(at)
         for age, name in stuck:
-            self._record(where, age * 1000.0, True, name)
+            self.acc.record(where, age * 1000.0, True, name)
         if stuck:
             log.warning("%d requests still in flight after up to %.1f s: recorded as failed",
                         len(stuck), max(age for age, _ in stuck))
@@ -273,7 +268,7 @@ class LatencyPlugin:
             log.exception("could not send the final latency windows to the master")
             return
         log.info("final latency windows sent: this worker recorded %d requests in all "
-                 "(%d failed)", self.recorded, self.recorded_failed)
+                 "(%d failed)", self.acc.recorded, self.acc.recorded_failed)
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         payload = data.get(PAYLOAD_KEY)
@@ -430,17 +425,7 @@ def _track_requests(cls: type, *, full_url: bool = False) -> None:
     original = cls.request  # type: ignore[attr-defined]
     if getattr(original, "_harness_tracked", False):
         return
-    getcurrent, begin_call, end = gevent.getcurrent, TRACKER.begin_call, TRACKER.end
-
-    @functools.wraps(original)
-    def request(self: Any, *args: Any, **kwargs: Any) -> Any:
-        key = getcurrent()
-        token = begin_call(key, time.time(), self, args, kwargs, full_url)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            end(key, token, time.time(), bool(kwargs.get("catch_response")))
-
+    request = TRACKER.wrap(original, gevent.getcurrent, full_url=full_url)
     request._harness_tracked = True  # type: ignore[attr-defined]
     cls.request = request  # type: ignore[attr-defined]
 

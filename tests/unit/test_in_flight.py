@@ -107,3 +107,88 @@ def test_the_name_is_the_one_locust_will_report(args, kwargs, renamed, full_url,
     session = _Session()
     session.request_name = renamed
     assert request_name(session, args, kwargs, full_url=full_url) == expected
+
+
+class _Clock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _wrapped(tracker: InFlight, clock: _Clock, key: list[object], during=None, full_url=False):
+    """A session whose request runs ``during(session, args, kwargs)`` mid-flight (an edge,
+    a nested call, an event), wrapped by ``tracker.wrap`` with ``key[0]`` as the greenlet."""
+    def request(session, *args, **kwargs):
+        return during(session, args, kwargs) if during is not None else "ok"
+    return tracker.wrap(request, lambda: key[0], full_url=full_url, clock=clock)
+
+
+def test_a_wrapped_call_stuck_at_an_edge_is_counted_once_under_its_name() -> None:
+    """The fast path (one call per greenlet): stuck at the edge, it comes back under the
+    name Locust reports and is marked, so the event it fires on completion is dropped;
+    the next call of that greenlet is recorded again."""
+    tracker, clock, key = InFlight(), _Clock(), ["g"]
+    seen: list[object] = []
+
+    def during(session, args, kwargs):
+        seen.append(tracker.expire_named(clock() + 5.0))  # an edge while this call hangs
+        seen.append(tracker.should_record("g"))  # the call's own request event
+        return "late"
+
+    request = _wrapped(tracker, clock, key, during)
+    assert request(_Session(), "GET", "/hang", name="hang") == "late"
+    assert seen == [[(5.0, ("GET", "hang"))], False]
+    assert len(tracker) == 0
+    fresh = _wrapped(tracker, clock, key, lambda *_: tracker.should_record("g"))
+    assert fresh(_Session(), "GET", "/ok") is True
+
+
+def test_a_wrapped_call_that_ends_sets_the_bar_for_stuck() -> None:
+    """A call that took 3 s when it finished: one 4 s old at the next edge is not stuck."""
+    tracker, clock, key = InFlight(), _Clock(), ["g"]
+
+    def slow(session, args, kwargs):
+        clock.now += 3.0
+
+    _wrapped(tracker, clock, key, slow)(_Session(), "GET", "/slow")
+    assert tracker.stuck_after() == 6.0
+    assert len(tracker) == 0
+    hang = _wrapped(tracker, clock, key, lambda *_: tracker.expire(clock() + 4.0))
+    assert hang(_Session(), "GET", "/slow") == []
+
+
+def test_catch_response_event_after_a_counted_wrapped_call_is_dropped_once() -> None:
+    """catch_response=True: the event fires after request() returns; when the call was
+    counted as stuck, that one event is dropped and the next recorded."""
+    tracker, clock, key = InFlight(), _Clock(), ["g"]
+    request = _wrapped(tracker, clock, key, lambda *_: tracker.expire(clock() + 5.0))
+    assert request(_Session(), "GET", "/x", catch_response=True) == [5.0]
+    assert tracker.should_record("g") is False
+    assert tracker.should_record("g") is True
+
+
+def test_a_call_nested_in_another_of_its_greenlet_takes_the_general_path() -> None:
+    """A second call while the greenlet has one open (or an ``in_flight`` mark): both are
+    tracked, the inner one is the one its event belongs to, and both end cleanly."""
+    tracker, clock, key = InFlight(), _Clock(), ["g"]
+    inner = _wrapped(tracker, clock, key, lambda *_: (
+        len(tracker), tracker.expire_named(clock() + 5.0), tracker.should_record("g")))
+    outer = _wrapped(tracker, clock, key, lambda s, a, k: inner(s, "GET", "/inner"))
+    assert outer(_Session(), "GET", "/outer") == (
+        2, [(5.0, ("GET", "/inner")), (5.0, ("GET", "/outer"))], False)
+    assert len(tracker) == 0
+    mark = tracker.begin("g", clock(), ("WS", "ping"))
+    assert _wrapped(tracker, clock, key, lambda *_: len(tracker._stacks["g"]))(
+        _Session(), "GET", "/in-mark") == 2
+    tracker.end("g", mark, clock())
+    assert len(tracker) == 0
+
+
+def test_a_wrapped_call_still_stuck_at_the_next_edge_counts_again() -> None:
+    """Counted at two edges, with its age each time (as the general path does)."""
+    tracker, clock, key = InFlight(), _Clock(0.0), ["g"]
+    request = _wrapped(tracker, clock, key, lambda *_: (tracker.expire(10.0),
+                                                        tracker.expire(20.0)), full_url=True)
+    assert request(_Session(), "GET", "http://h/x") == ([10.0], [20.0])

@@ -210,3 +210,20 @@ def test_a_batch_whose_clock_stepped_back_is_split_by_second_not_counted_twice()
     assert {s: w.requests for s, w in windows.items()} == {100: 2, 101: 1}
     assert {s: w.names[("GET", "/x")].hist.get_total_count() for s, w in windows.items()} == {
         100: 2, 101: 1}
+
+
+def test_keys_are_taken_as_the_event_gives_them_and_named_as_strings_when_folded() -> None:
+    """The listener passes Locust's (request_type, name) untouched: a None in it reads as
+    "" (the same key as an empty string), a None key counts in the total only; every
+    request folded is counted, failed ones apart."""
+    acc = Accumulator()
+    acc.record(100.1, 1.0, False, ("GET", None))
+    acc.record(100.2, 2.0, True, ("GET", ""))
+    acc.record(100.3, 3.0, False, (None, "/x"))
+    acc.record(100.4, None, True, None)
+    assert acc.recorded == 0  # nothing folded yet
+    window = acc.take()[100]
+    assert (window.requests, window.failures) == (4, 2)
+    assert {k: (w.requests, w.failures) for k, w in window.names.items()} == {
+        ("GET", ""): (2, 1), ("", "/x"): (1, 0)}
+    assert (acc.recorded, acc.recorded_failed) == (4, 2)
