@@ -21,6 +21,8 @@ import numpy as np
 from hdrh.codec import HdrHistogramEncoder
 from hdrh.histogram import HdrHistogram
 
+from harness._hdr import value_at_percentile
+
 
 @lru_cache(maxsize=16)
 def _layout(lowest: int, highest: int, digits: int) -> HdrHistogram:
@@ -90,16 +92,7 @@ class MergedHistogram:
         """hdrh's rule: the bucket where the running count first reaches
         ``max(1, int(min(p, 100) * total / 100 + 0.5))``; its highest equivalent value
         (its lowest for p = 0); 0 when empty."""
-        total = self.get_total_count()
-        target = max(int((min(percentile, 100.0) * total / 100) + 0.5), 1)
-        if total < target:
-            return 0
-        index = int(np.searchsorted(self._cumsum(), target, side="left"))
-        layout = self._layout
-        value = layout.get_value_from_index(index)
-        if percentile:
-            return int(layout.get_highest_equivalent_value(value))
-        return int(layout.get_lowest_equivalent_value(value))
+        return value_at_percentile(self._layout, self._cumsum(), percentile)
 
     def get_max_value(self) -> int:
         """Highest equivalent value of the highest non-empty bucket (0 when empty)."""

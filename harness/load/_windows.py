@@ -28,6 +28,7 @@ from typing import Any, Final
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness._hdr import value_at_percentile
 from harness.runfolder import (
     HDR_HEADER,
     LATENCY_HEADER,
@@ -169,8 +170,10 @@ class Window:
         """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
         cells: tuple[str, ...] = ("",) * 4
         if self.hist.get_total_count():
-            at = self.hist.get_percentile_to_value_dict(PERCENTILES)  # one pass over the counts
-            values = (*(at[p] for p in PERCENTILES), self.hist.get_max_value())
+            counts = np.ctypeslib.as_array(self.hist.counts)[:self.hist.counts_len]
+            running = np.cumsum(counts, dtype=np.int64)  # hdrh walks the counts in Python
+            values = (*(value_at_percentile(self.hist, running, p) for p in PERCENTILES),
+                      self.hist.get_max_value())
             cells = tuple(fmt(round(v / 1000.0, 3)) for v in values)
         return (fmt(round(t, 3)), str(self.requests), str(self.failures), *cells)
 

@@ -21,7 +21,7 @@ from harness.load import (
     new_histogram,
     to_micros,
 )
-from harness.runfolder import read_latency
+from harness.runfolder import fmt, read_latency
 
 
 def window_of(values_ms: list[float], failures: int = 0) -> Window:
@@ -227,3 +227,20 @@ def test_keys_are_taken_as_the_event_gives_them_and_named_as_strings_when_folded
     assert {k: (w.requests, w.failures) for k, w in window.names.items()} == {
         ("GET", ""): (2, 1), ("", "/x"): (1, 0)}
     assert (acc.recorded, acc.recorded_failed) == (4, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_window_row_reads_the_percentiles_hdrh_itself_reads(seed: int) -> None:
+    """latency.csv's p50/p95/p99 from the cumulative counts (numpy) are the values hdrh's
+    own walk gives, for spread, narrow, single-value and decoded (shipped) windows."""
+    rng = random.Random(seed)
+    window = Window()
+    size = rng.choice([1, 2, 3, 100, 5000])
+    for _ in range(size):
+        window.record(rng.choice([rng.lognormvariate(1, 2), 0.25, 2.048, 1e6 * rng.random()]),
+                      False)
+    if seed % 2:
+        window.hist = HdrHistogram.decode(window.hist.encode())
+    at = window.hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
+    want = [at[p] for p in (50.0, 95.0, 99.0)] + [window.hist.get_max_value()]
+    assert window.row(5.0)[3:] == tuple(fmt(round(v / 1000.0, 3)) for v in want)
