@@ -19,9 +19,11 @@ each worker count N, side by side in one run:
   harness's default topology): compared with ``bare-toxiproxy`` for the harness's own cost.
 
 Prints req/s per configuration (median of ``--repeats``, and each) and the ratios to bare,
-and beside them the CPU the Locust processes (master and workers, read from /proc four
-times a second) spent per request over the load window: the load side's own cost, without
-the time spent waiting for a core. On this shared VM it swings about as much as req/s
+and beside them, over the load window (from /proc, four times a second): the CPU the Locust
+workers spent per request (the load side's own cost, without the time spent waiting for a
+core), and the cores used by everything else that shares the machine with them (Locust's
+master, the harness and its supervisors, toxiproxy-server, nginx): on two cores, what
+they use the workers cannot. On this shared VM it swings about as much as req/s
 (one core's speed itself varies), so read both with their spread.
 Each repeat runs the configurations in a rotated order, so slow minutes do not always fall
 on the same one, and the ratios are also given paired: each repeat's run over that repeat's
@@ -90,21 +92,27 @@ def _rates(text: str) -> list[tuple[float, int, float, float]]:
     return found
 
 
-class LocustCpu:
-    """CPU seconds (user + system) of every process whose command line holds ``marker``
-    (the run's locustfile): found twice a second, read four times a second; the sum over
-    them as a time series, so the CPU of the load window alone can be read (Locust's and
-    the plugin's imports and start-up are not per-request costs)."""
+ROLES = ("workers", "master", "harness", "toxiproxy", "nginx")
+
+
+class CpuByRole:
+    """CPU seconds (user + system) of this benchmark's descendant processes, by role:
+    Locust ``workers`` and ``master`` (command line holding ``marker``, the run's
+    locustfile: a worker says ``--worker`` or is forked by another Locust process), the
+    ``harness`` (``harness run`` and its per-child supervisors), ``toxiproxy`` and ``nginx``.
+    Found twice a second, read four times a second; the sums as time series, so the CPU of
+    the load window alone can be read (start-up is not a per-request cost), and so can
+    what the processes beside the workers take from them on a machine with two cores."""
 
     def __init__(self, marker: str) -> None:
         self.marker = marker
-        self.seconds: dict[tuple[int, float], float] = {}
-        self.series: list[tuple[float, float]] = []
-        self._procs: dict[tuple[int, float], psutil.Process] = {}
+        self.seconds: dict[tuple[int, float], tuple[str, float]] = {}
+        self.series: list[tuple[float, dict[str, float]]] = []
+        self._procs: dict[tuple[int, float], tuple[str, psutil.Process]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> LocustCpu:
+    def __enter__(self) -> CpuByRole:
         self._thread.start()
         return self
 
@@ -112,33 +120,67 @@ class LocustCpu:
         self._stop.set()
         self._thread.join()
 
+    def _is_locust(self, argv: list[str]) -> bool:
+        """A Locust process of this run (a supervisor's argv holds its child's: not it)."""
+        return (any(self.marker in arg for arg in argv)
+                and not any(arg.endswith("_supervise.py") for arg in argv))
+
+    def _role(self, proc: psutil.Process, locust: set[int]) -> str | None:
+        argv = proc.cmdline()
+        text = " ".join(argv)
+        if "_supervise.py" in text:
+            return "harness"
+        if self._is_locust(argv):
+            return "workers" if "--worker" in argv or proc.ppid() in locust else "master"
+        if "toxiproxy" in text:
+            return "toxiproxy"
+        if "nginx" in text:
+            return "nginx"
+        return "harness" if "harness" in text else None
+
+    def _find(self) -> None:
+        procs = psutil.Process().children(recursive=True)
+        locust = set()
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                if self._is_locust(proc.cmdline()):
+                    locust.add(proc.pid)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):  # it exited between two looks
+                key = (proc.pid, proc.create_time())
+                if key not in self._procs and (role := self._role(proc, locust)) is not None:
+                    self._procs[key] = (role, proc)
+
     def _loop(self) -> None:
         tick = 0
         while not self._stop.wait(0.25):
             if tick % 2 == 0:
-                for proc in psutil.process_iter(["cmdline"]):
-                    if any(self.marker in arg for arg in proc.info["cmdline"] or ()):
-                        with contextlib.suppress(psutil.Error):  # it exited between two looks
-                            self._procs.setdefault((proc.pid, proc.create_time()), proc)
+                self._find()
             tick += 1
-            for key, proc in list(self._procs.items()):
+            for key, (role, proc) in list(self._procs.items()):
                 with contextlib.suppress(psutil.Error):  # it exited between two looks
                     times = proc.cpu_times()
-                    self.seconds[key] = times.user + times.system
-            self.series.append((time.time(), sum(self.seconds.values())))
+                    self.seconds[key] = (role, times.user + times.system)
+            totals = dict.fromkeys(ROLES, 0.0)
+            for role, used in self.seconds.values():
+                totals[role] += used
+            self.series.append((time.time(), totals))
 
-    def between(self, start: float, end: float) -> float:
-        """CPU seconds spent from epoch ``start`` to ``end`` (interpolated readings)."""
-        at, total = zip(*self.series, strict=True) if self.series else ((0.0,), (0.0,))
-        return float(np.interp(end, at, total) - np.interp(start, at, total))
-
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds of each role from epoch ``start`` to ``end`` (interpolated)."""
+        if not self.series:
+            return dict.fromkeys(ROLES, 0.0)
+        at = [t for t, _ in self.series]
+        return {role: float(np.interp(end, at, [v[role] for _, v in self.series])
+                            - np.interp(start, at, [v[role] for _, v in self.series]))
+                for role in ROLES}
 
 
 def bare(tmp: Path, users: int, duration: int, workers: int,
-         proxy: bool = False) -> tuple[float, int, float]:
+         proxy: bool = False) -> tuple[float, int, float, dict[str, float]]:
     """Plain Locust (master + ``workers`` via --processes) at nginx, or through a
-    toxiproxy-server proxy with no toxic (``proxy``): requests/s, requests, Locust CPU
-    seconds."""
+    toxiproxy-server proxy with no toxic (``proxy``): requests/s, requests, seconds of
+    load, CPU seconds by role in them."""
     folder = tmp / f"nginx-bare-{time.time_ns()}"
     nginx, url = start_nginx(folder)
     toxiproxy = None
@@ -148,7 +190,7 @@ def bare(tmp: Path, users: int, duration: int, workers: int,
             url = f"http://{listen}"
         locustfile = tmp / f"bare_locustfile_{time.time_ns()}.py"
         locustfile.write_text(BARE_LOCUSTFILE)
-        with LocustCpu(str(locustfile)) as cpu:
+        with CpuByRole(str(locustfile)) as cpu:
             out = subprocess.run(
                 [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
                  "--host", url, "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{duration}s",
@@ -161,7 +203,7 @@ def bare(tmp: Path, users: int, duration: int, workers: int,
         if out.returncode != 0:
             raise RuntimeError(f"bare locust failed ({out.returncode}):\n{out.stderr[-2000:]}")
         rate, requests, first, last = max(_rates(out.stdout), default=(0.0, 0, 0.0, 0.0))
-        return rate, requests, cpu.between(first, last)
+        return rate, requests, last - first, cpu.between(first, last)
     finally:
         if toxiproxy is not None:
             toxiproxy.stop(grace=3.0)
@@ -169,9 +211,9 @@ def bare(tmp: Path, users: int, duration: int, workers: int,
 
 
 def harness(tmp: Path, users: int, duration: int, workers: int,
-            proxy: bool) -> tuple[float, int, float]:
+            proxy: bool) -> tuple[float, int, float, dict[str, float]]:
     """``harness run`` at nginx (direct, or through toxiproxy): requests/s in its phase,
-    requests, Locust CPU seconds."""
+    requests, seconds of load, CPU seconds by role in them."""
     folder = tmp / f"nginx-h-{time.time_ns()}"
     folder.mkdir()
     port = free_port()
@@ -182,7 +224,7 @@ def harness(tmp: Path, users: int, duration: int, workers: int,
         host="front" if proxy else f"http://127.0.0.1:{port}", options=json.dumps(OPTIONS),
         duration=duration))
     out_dir = tmp / f"run-{time.time_ns()}"
-    with LocustCpu(str(out_dir / "locustfile.py")) as cpu:
+    with CpuByRole(str(out_dir / "locustfile.py")) as cpu:
         proc = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out",
                                str(out_dir), "-q"], cwd=REPO, capture_output=True, text=True,
                               timeout=duration + 180)
@@ -193,7 +235,7 @@ def harness(tmp: Path, users: int, duration: int, workers: int,
     requests = int(table.requests.sum())
     t0 = float(json.loads((out_dir / "run.json").read_text())["t0"])
     start, end = t0 + float(loaded[0]), t0 + float(loaded[-1]) + 1.0
-    return requests / duration, requests, cpu.between(start, end)
+    return requests / duration, requests, end - start, cpu.between(start, end)
 
 
 def main() -> int:
@@ -208,24 +250,27 @@ def main() -> int:
     counts = [int(w) for w in args.workers.split(",")]
     rates: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
     cpu_us: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
+    beside: dict[tuple[int, str], list[dict[str, float]]] = {
+        (w, c): [] for w in counts for c in configs}
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
         for repeat in range(args.repeats):
             order = configs[repeat % len(configs):] + configs[:repeat % len(configs)]
             for workers in counts:
                 for config in order:
-                    if config.startswith("bare"):
-                        rps, requests, cpu = bare(tmp, args.users, args.duration, workers,
-                                                  proxy=config == "bare-toxiproxy")
-                    else:
-                        rps, requests, cpu = harness(tmp, args.users, args.duration, workers,
-                                                     proxy=config == "toxiproxy")
-                    per_request = cpu / max(requests, 1) * 1e6
+                    run = bare if config.startswith("bare") else harness
+                    rps, requests, span, cpu = run(tmp, args.users, args.duration, workers,
+                                                   proxy=config.endswith("toxiproxy"))
+                    per_request = cpu["workers"] / max(requests, 1) * 1e6
                     rates[(workers, config)].append(rps)
                     cpu_us[(workers, config)].append(per_request)
+                    cores = {role: used / max(span, 1e-3) for role, used in cpu.items()}
+                    beside[(workers, config)].append(cores)
                     print(f"repeat {repeat + 1}: {workers} worker(s) {config:<14} "
-                          f"{rps:8.1f} req/s  {requests:7d} requests  Locust CPU in the load {cpu:6.1f} s "
-                          f"({per_request:5.1f} us/request)", flush=True)
+                          f"{rps:8.1f} req/s  {requests:7d} requests  workers "
+                          f"{per_request:5.1f} us CPU/request; cores used: "
+                          + ", ".join(f"{role} {used:.2f}" for role, used in cores.items()),
+                          flush=True)
     print(f"\nnginx target, HttpApiUser with no wait, {args.users} users, {args.duration}s "
           f"each, {args.repeats} repeat(s) (median; all)")
     for workers in counts:
@@ -244,10 +289,13 @@ def main() -> int:
                 if len(paired) > 1:
                     line += (f"; paired (each repeat's own {base} run) median "
                              f"{statistics.median(paired):.3f} [{min(paired):.3f}-{max(paired):.3f}]")
-            line += (f"\n  {'':<9} {'':<9} {cost:8.1f} us Locust CPU/request "
+            line += (f"\n  {'':<9} {'':<9} {cost:8.1f} us workers' CPU/request "
                      f"[{', '.join(f'{v:.1f}' for v in cpu_us[(workers, config)])}]")
             if base_cpu and config != "bare":
                 line += f"  bare/this {base_cpu / cost:.3f}"
+            line += f"\n  {'':<19} cores beside the workers (median): " + ", ".join(
+                f"{role} {_median([c[role] for c in beside[(workers, config)]]):.2f}"
+                for role in ROLES[1:])
             print(line)
     return 0
 
