@@ -52,6 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.fast_target import nginx_argv, start_nginx, start_toxiproxy  # noqa: E402
+from harness.load._plan import LOAD_START_FILE  # noqa: E402
 from harness.runfolder import read_latency  # noqa: E402
 from harness.testing import free_port  # noqa: E402
 
@@ -230,12 +231,11 @@ def harness(tmp: Path, users: int, duration: int, workers: int,
                               timeout=duration + 180)
     if proc.returncode not in (0, 1, 4):
         raise RuntimeError(f"harness run exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    table = read_latency(out_dir / "latency.csv")
-    loaded = table.t[table.requests > 0]
-    requests = int(table.requests.sum())
-    t0 = float(json.loads((out_dir / "run.json").read_text())["t0"])
-    start, end = t0 + float(loaded[0]), t0 + float(loaded[-1]) + 1.0
-    return requests / duration, requests, end - start, cpu.between(start, end)
+    requests = int(read_latency(out_dir / "latency.csv").requests.sum())
+    # the phase: from the epoch the harness started the load (not the first whole second
+    # with requests, which would count the partial seconds at either end as load time)
+    start = float((out_dir / LOAD_START_FILE).read_text(encoding="utf-8"))
+    return requests / duration, requests, duration, cpu.between(start, start + duration)
 
 
 def main() -> int:
