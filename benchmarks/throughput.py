@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.fast_target import nginx_argv, start_nginx, start_toxiproxy  # noqa: E402
-from harness.load._plan import LOAD_START_FILE  # noqa: E402
+from harness.load import LOAD_START_FILE  # noqa: E402
 from harness.runfolder import read_latency  # noqa: E402
 from harness.testing import free_port  # noqa: E402
 

@@ -30,6 +30,7 @@ from harness.load._arrival import (
 from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight, request_name
 from harness.load._options import option
 from harness.load._plan import (
+    LOAD_START_FILE,
     InPhase,
     PlanPhase,
     Wait,
@@ -65,6 +66,7 @@ __all__ = [
     "ARRIVAL_ENV",
     "HIGHEST_US",
     "HOSTS_ENV",
+    "LOAD_START_FILE",
     "LOWEST_US",
     "NAME_CAP",
     "OTHER_KEY",
