@@ -34,15 +34,17 @@ def raw_by_name(run_dir: Path) -> dict[str, list[float]]:
 
 
 def test_per_name_p99_separates_a_slow_endpoint_and_fails_only_it(tmp_path, monkeypatch):
-    """/slow (200 ms) and /fast (~1 ms) behind one target: each name's P99 is its own (the
-    raw P99 within HDR precision), and a per-name limit of 100 ms fails /slow only; a
-    pattern that matches nothing is INCONCLUSIVE, never PASS."""
+    """/slow (600 ms) and /fast (~1 ms) behind one target: each name's P99 is its own (the
+    raw P99 within HDR precision), and a per-name limit of 300 ms fails /slow only; a
+    pattern that matches nothing is INCONCLUSIVE, never PASS. (With /slow at 200 ms and a
+    100 ms limit, a CI run with four test workers on two cores once stretched /fast's raw
+    P99 to 209 ms: Locust's own response times, recorded as they came.)"""
     monkeypatch.setenv("HARNESS_LOAD_RAW", "1")
     scenario = scenario_from_dict({
         "name": "per-name", "target": TARGET,
         "load": {"locustfile": str(FILES / "two_classes.py"), "users": 8, "spawn_rate": 100},
         "phases": [{"name": "steady", "duration": "8s"}],
-        "thresholds": {"p99_ms": {"max": 100, "names": ["GET /*"]},
+        "thresholds": {"p99_ms": {"max": 300, "names": ["GET /*"]},
                        "error_ratio": {"max": 0.01, "names": ["/fast", "/nothing/*"]}},
     })
     run_dir = tmp_path / "run"
@@ -51,10 +53,10 @@ def test_per_name_p99_separates_a_slow_endpoint_and_fails_only_it(tmp_path, monk
     fast, slow = checks["p99_ms[steady][GET /fast]"], checks["p99_ms[steady][GET /slow]"]
     assert fast.verdict == Verdict.PASS, fast.detail
     assert slow.verdict == Verdict.FAIL, slow.detail
-    # /slow sleeps 200 ms on the server: its P99 is 200 ms plus loopback and Locust costs
+    # /slow sleeps 600 ms on the server: its P99 is 600 ms plus loopback and Locust costs
     # (generous top: a busy CI machine stretches it), /fast's stays far below the limit
-    assert slow.observed is not None and 200 <= slow.observed < 400, slow.observed
-    assert fast.observed is not None and fast.observed < 100, fast.observed
+    assert slow.observed is not None and 600 <= slow.observed < 1200, slow.observed
+    assert fast.observed is not None and fast.observed < 300, fast.observed
     assert checks["error_ratio[steady][GET /fast]"].verdict == Verdict.PASS
     assert checks["error_ratio[steady][/nothing/*]"].verdict == Verdict.INCONCLUSIVE
     assert "p99_ms[steady]" not in checks, "a names threshold judges the names, not the total"

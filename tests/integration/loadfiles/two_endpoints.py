@@ -1,5 +1,5 @@
 """A two-endpoint HTTP target for the per-name tests: /fast answers at once, /slow after
-200 ms, /hang only after 60 s (a request that never finishes in a test), /healthz for the
+600 ms, /hang only after 60 s (a request that never finishes in a test), /healthz for the
 harness. Usage: python two_endpoints.py PORT (127.0.0.1 only)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SLOW_S = 0.2
+SLOW_S = 0.6  # far from /fast even when a busy machine stretches /fast's tail
 HANG_S = 60.0
 
 
