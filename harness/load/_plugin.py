@@ -39,6 +39,7 @@ recorded in all when it ships its final windows, so a test can check the merge a
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -455,6 +456,14 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_: Any) -
     _plugin = LatencyPlugin(environment, runner, Path(run_dir), float(t0))
     _plugin.install()
     _track_locust_clients()
+    # Everything imported so far (Locust, gevent, numpy, hdrh, the harness) lives as long as
+    # the process: move it out of the collector's generations, as Locust does before it
+    # forks --processes workers, so each full collection walks what the load allocates
+    # (~3,000 objects) and not ~70,000 more. Measured with gc.callbacks on a worker under
+    # a 20 s no-wait load on nginx: 0.73 s collecting before, 0.52 s after (bare Locust's
+    # forked worker: 0.27 s).
+    gc.collect()
+    gc.freeze()
 
 
 _listen(events.init, _on_init)
