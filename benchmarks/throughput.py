@@ -1,34 +1,39 @@
 """Requests/s where the load generator is the bottleneck: bare Locust vs the harness.
 
-    .venv/bin/python benchmarks/throughput.py [--duration 15] [--users 40] [--workers 1,2]
+    .venv/bin/python benchmarks/throughput.py [--mode side-by-side|sequential|both]
+        [--duration 15] [--users 40] [--workers 1,2] [--repeats 3] [--cpu 0]
 
 The target is Debian's nginx (one worker, ``return 200``: ``benchmarks/fast_target.py``),
 which answers several times what Locust sends here, so the numbers are the load side's.
-The user is the bundled ``HttpApiUser`` with no wait (``load.options.wait: [0, 0]``). For
-each worker count N, side by side in one run:
+The user is the bundled ``HttpApiUser`` with no wait (``load.options.wait: [0, 0]``).
 
-- ``bare``: ``locust --headless --processes N`` (Locust's own master + N workers) straight at
-  nginx with just the user class: no harness plugin, no proxy. Requests from ``--json``, over
-  the span from its first to its last request.
-- ``direct``: ``harness run`` with ``workers: N`` and ``load.host`` the nginx URL: the HDR
-  plugin, the phase shape, the 1 s sampler (nginx's tree, toxiproxy, Locust, the harness).
-  Requests from the run folder's ``latency.csv``.
-- ``bare-toxiproxy``: bare Locust through a toxiproxy-server proxy with no toxic: what the
-  proxy alone costs (on 2 cores its CPU is taken from the Locust workers).
-- ``toxiproxy``: ``harness run`` through a toxiproxy-server proxy with no toxic (the
-  harness's default topology): compared with ``bare-toxiproxy`` for the harness's own cost.
+**Side by side** (the default; root, or a delegated cgroup subtree): bare Locust and the
+harness run *at the same time*, so they meet the same machine (on this shared VM a core's
+speed moves by a third within minutes, far more than the few per cent measured). Each side
+is one cgroup of equal CPU weight (``benchmarks/_cpugroup.py``) holding everything it runs:
 
-Prints req/s per configuration (median of ``--repeats``, and each) and the ratios to bare,
-and beside them, over the load window (from /proc, four times a second): the CPU the Locust
-workers spent per request (the load side's own cost, without the time spent waiting for a
-core), and the cores used by everything else that shares the machine with them (Locust's
-master, the harness and its supervisors, toxiproxy-server, nginx): on two cores, what
-they use the workers cannot. On this shared VM it swings about as much as req/s
-(one core's speed itself varies), so read both with their spread.
-Each repeat runs the configurations in a rotated order, so slow minutes do not always fall
-on the same one, and the ratios are also given paired: each repeat's run over that repeat's
-bare run. Everything listens on 127.0.0.1; every run is bounded. The machine is
-shared: read the spread of the repeats before the medians.
+- bare: ``locust --headless --processes N`` (its master + N workers), its own nginx and,
+  ``toxiproxy``, its own toxiproxy-server with one proxy and no toxic; requests/s from
+  ``--json`` over the span from its first to its last request;
+- harness: ``harness run`` with ``workers: N`` (the HDR plugin, the phase shape, the 1 s
+  sampler, the supervisors; its own nginx target and toxiproxy-server), with ``load.host``
+  nginx (``direct``) or the proxy (``toxiproxy``); requests/s from ``latency.csv``, over the
+  whole seconds of the bare side's window.
+
+Both sides share one core (``--cpu``): on two, the scheduler tends to leave each side on
+its own vCPU, and the two move independently (bare beside bare read 0.92-1.34 that way).
+Each pair is run twice: harness beside bare, and bare beside bare, whose ratio is the
+method's own error (0.99-1.02 here). Printed per pair: the ratio of requests/s, the ratio
+of the Locust workers' CPU per request (the load side's cost per request), and the cores
+each side spent beside its workers and nginx (master, harness, supervisors, toxiproxy):
+on half a core each, a fixed cost weighs twice what it does beside a whole one.
+
+**Sequential** (``--mode sequential``): each configuration alone with the whole machine
+(``bare``, ``direct``, ``bare-toxiproxy``, ``toxiproxy``), in a rotated order per repeat,
+with req/s, paired ratios, the workers' CPU per request and the cores by role (from /proc,
+four times a second). Absolute numbers; its ratios swing with the machine between runs.
+
+Everything listens on 127.0.0.1; every run is bounded.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +57,11 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._cpugroup import CpuGroup, CpuGroupError  # noqa: E402
 from benchmarks.fast_target import nginx_argv, start_nginx, start_toxiproxy  # noqa: E402
 from harness.load import LOAD_START_FILE  # noqa: E402
 from harness.runfolder import read_latency  # noqa: E402
-from harness.testing import free_port  # noqa: E402
+from harness.testing import ManagedProcess, free_port  # noqa: E402
 
 BARE_LOCUSTFILE = "from harness.load.users import HttpApiUser  # noqa: F401\n"
 SPAWN_RATE = 1000
@@ -105,8 +112,9 @@ class CpuByRole:
     the load window alone can be read (start-up is not a per-request cost), and so can
     what the processes beside the workers take from them on a machine with two cores."""
 
-    def __init__(self, marker: str) -> None:
+    def __init__(self, marker: str, roots: list[int] | None = None) -> None:
         self.marker = marker
+        self.roots = roots  # these processes and their descendants (None: this one's)
         self.seconds: dict[tuple[int, float], tuple[str, float]] = {}
         self.series: list[tuple[float, dict[str, float]]] = []
         self._procs: dict[tuple[int, float], tuple[str, psutil.Process]] = {}
@@ -140,7 +148,14 @@ class CpuByRole:
         return "harness" if "harness" in text else None
 
     def _find(self) -> None:
-        procs = psutil.Process().children(recursive=True)
+        if self.roots is None:
+            procs = psutil.Process().children(recursive=True)
+        else:
+            procs = []
+            for pid in self.roots:
+                with contextlib.suppress(psutil.Error):
+                    root = psutil.Process(pid)
+                    procs += [root, *root.children(recursive=True)]
         locust = set()
         for proc in procs:
             with contextlib.suppress(psutil.Error):
@@ -177,6 +192,19 @@ class CpuByRole:
                 for role in ROLES}
 
 
+BARE_ENV = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_LOAD_OPTIONS": json.dumps(OPTIONS)}
+
+
+def _bare_argv(locustfile: Path, url: str, users: int, duration: int, workers: int) -> list[str]:
+    """Plain Locust: master + ``workers`` (--processes), no plugin, totals as JSON. The
+    master's port is a free one (two bare runs at once would both take Locust's 5557)."""
+    port = str(free_port())
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", url,
+            "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{duration}s", "--only-summary",
+            "--processes", str(workers), "--master-bind-port", port, "--master-port", port,
+            "--json", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+
+
 def bare(tmp: Path, users: int, duration: int, workers: int,
          proxy: bool = False) -> tuple[float, int, float, dict[str, float]]:
     """Plain Locust (master + ``workers`` via --processes) at nginx, or through a
@@ -192,15 +220,9 @@ def bare(tmp: Path, users: int, duration: int, workers: int,
         locustfile = tmp / f"bare_locustfile_{time.time_ns()}.py"
         locustfile.write_text(BARE_LOCUSTFILE)
         with CpuByRole(str(locustfile)) as cpu:
-            out = subprocess.run(
-                [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-                 "--host", url, "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{duration}s",
-                 "--only-summary", "--processes", str(workers), "--json", "--loglevel",
-                 "WARNING", "--exit-code-on-error", "0"],
-                cwd=tmp, capture_output=True, text=True, timeout=duration + 90,
-                env={**os.environ, "PYTHONPATH": str(REPO),
-                     "HARNESS_LOAD_OPTIONS": json.dumps(OPTIONS)},
-            )
+            out = subprocess.run(_bare_argv(locustfile, url, users, duration, workers),
+                                 cwd=tmp, capture_output=True, text=True,
+                                 timeout=duration + 90, env=BARE_ENV)
         if out.returncode != 0:
             raise RuntimeError(f"bare locust failed ({out.returncode}):\n{out.stderr[-2000:]}")
         rate, requests, first, last = max(_rates(out.stdout), default=(0.0, 0, 0.0, 0.0))
@@ -211,24 +233,33 @@ def bare(tmp: Path, users: int, duration: int, workers: int,
         nginx.stop(grace=3.0)
 
 
+def _harness_scenario(tmp: Path, users: int, duration: int, workers: int,
+                      proxy: bool) -> tuple[Path, Path]:
+    """A scenario for ``harness run`` at its own nginx (through its proxy or not) with one
+    phase of ``duration`` seconds; the run folder it will write."""
+    folder = tmp / f"nginx-h-{time.time_ns()}"
+    folder.mkdir()
+    port = free_port()
+    scenario = tmp / f"throughput-{time.time_ns()}.yaml"
+    scenario.write_text(SCENARIO.format(
+        command=json.dumps(nginx_argv(folder, port)), port=port, users=users, rate=SPAWN_RATE,
+        workers=workers, host="front" if proxy else f"http://127.0.0.1:{port}",
+        options=json.dumps(OPTIONS), duration=duration))
+    return scenario, tmp / f"run-{time.time_ns()}"
+
+
+def _harness_argv(scenario: Path, out_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out_dir), "-q"]
+
+
 def harness(tmp: Path, users: int, duration: int, workers: int,
             proxy: bool) -> tuple[float, int, float, dict[str, float]]:
     """``harness run`` at nginx (direct, or through toxiproxy): requests/s in its phase,
     requests, seconds of load, CPU seconds by role in them."""
-    folder = tmp / f"nginx-h-{time.time_ns()}"
-    folder.mkdir()
-    port = free_port()
-    argv = nginx_argv(folder, port)
-    scenario = tmp / f"throughput-{time.time_ns()}.yaml"
-    scenario.write_text(SCENARIO.format(
-        command=json.dumps(argv), port=port, users=users, rate=SPAWN_RATE, workers=workers,
-        host="front" if proxy else f"http://127.0.0.1:{port}", options=json.dumps(OPTIONS),
-        duration=duration))
-    out_dir = tmp / f"run-{time.time_ns()}"
+    scenario, out_dir = _harness_scenario(tmp, users, duration, workers, proxy)
     with CpuByRole(str(out_dir / "locustfile.py")) as cpu:
-        proc = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out",
-                               str(out_dir), "-q"], cwd=REPO, capture_output=True, text=True,
-                              timeout=duration + 180)
+        proc = subprocess.run(_harness_argv(scenario, out_dir), cwd=REPO, capture_output=True,
+                              text=True, timeout=duration + 180)
     if proc.returncode not in (0, 1, 4):
         raise RuntimeError(f"harness run exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     requests = int(read_latency(out_dir / "latency.csv").requests.sum())
@@ -238,16 +269,263 @@ def harness(tmp: Path, users: int, duration: int, workers: int,
     return requests / duration, requests, duration, cpu.between(start, start + duration)
 
 
+# ---------------------------------------------------------------- side by side
+SETTLE = 2.0  # seconds after the harness's load began before the bare side starts
+MARGIN = 12  # seconds the harness's phase outlasts the bare side's (its start-up, the tail)
+
+
+class BareSide:
+    """Plain Locust with its own nginx (and toxiproxy-server), all in ``group``."""
+
+    def __init__(self, tmp: Path, group: CpuGroup, users: int, duration: int, workers: int,
+                 proxy: bool) -> None:
+        self.folder = tmp / f"nginx-bare-{time.time_ns()}"
+        self.args = (users, duration, workers)
+        self.group = group
+        self.servers: list[ManagedProcess] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        nginx, self.url = start_nginx(self.folder)
+        self.servers.append(nginx)
+        group.add(_pid(nginx))
+        if proxy:
+            toxiproxy, listen, _ = start_toxiproxy(self.folder, self.url)
+            self.servers.append(toxiproxy)
+            group.add(_pid(toxiproxy))
+            self.url = f"http://{listen}"
+
+    @property
+    def marker(self) -> str:
+        return str(self.folder / "bare_locustfile.py")
+
+    def pids(self) -> list[int]:
+        """Its Locust master (the workers are its children), nginx, toxiproxy-server."""
+        assert self.proc is not None
+        return [self.proc.pid, *(_pid(server) for server in self.servers)]
+
+    def launch(self) -> None:
+        locustfile = Path(self.marker)
+        locustfile.write_text(BARE_LOCUSTFILE)
+        with (self.folder / "locust.out").open("wb") as out, \
+                (self.folder / "locust.err").open("wb") as err:
+            self.proc = subprocess.Popen(
+                self.group.argv(_bare_argv(locustfile, self.url, *self.args)),
+                cwd=self.folder, stdout=out, stderr=err, env=BARE_ENV)
+
+    def result(self) -> tuple[float, int, float, float]:
+        """Requests/s, requests, epoch of the first and the last request."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout=self.args[1] + 90)
+        if code != 0:
+            err = (self.folder / "locust.err").read_text(errors="replace")
+            raise RuntimeError(f"bare locust failed ({code}):\n{err[-2000:]}")
+        found = _rates((self.folder / "locust.out").read_text(errors="replace"))
+        if not found:
+            raise RuntimeError(f"bare locust printed no stats (see {self.folder})")
+        return max(found)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for server in reversed(self.servers):
+            server.stop(grace=3.0)
+
+
+class HarnessSide:
+    """``harness run`` (its own nginx, toxiproxy-server, sampler, Locust), all in ``group``,
+    with a phase long enough to cover the bare side's window."""
+
+    def __init__(self, tmp: Path, group: CpuGroup, users: int, duration: int, workers: int,
+                 proxy: bool) -> None:
+        scenario, self.out_dir = _harness_scenario(tmp, users, duration + MARGIN, workers, proxy)
+        self.log = tmp / f"{self.out_dir.name}.log"
+        self.marker = str(self.out_dir / "locustfile.py")
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(group.argv(_harness_argv(scenario, self.out_dir)),
+                                         cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        self.timeout = duration + MARGIN + 180
+
+    def wait_for_load(self) -> None:
+        """Until the harness has started its load (``.load-start``) and SETTLE more."""
+        deadline = time.monotonic() + 120
+        while not (self.out_dir / LOAD_START_FILE).exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"harness run did not start its load:\n{self._tail()}")
+            time.sleep(0.1)
+        time.sleep(SETTLE)
+
+    def rate_between(self, first: float, last: float) -> tuple[float, int]:
+        """Requests/s and requests in the whole seconds of latency.csv inside [first, last]
+        (epoch), once the run has ended."""
+        code = self.proc.wait(timeout=self.timeout)
+        if code not in (0, 1, 4):
+            raise RuntimeError(f"harness run exited {code}:\n{self._tail()}")
+        t0 = float(json.loads((self.out_dir / "run.json").read_text())["t0"])
+        table = read_latency(self.out_dir / "latency.csv")
+        start = t0 + table.t
+        inside = (start >= first) & (start + 1 <= last)
+        seconds = int(inside.sum())
+        if seconds < (last - first) - 3:
+            raise RuntimeError(f"harness run has {seconds} whole seconds in the bare side's "
+                               f"{last - first:.1f} s window (see {self.out_dir})")
+        requests = int(table.requests[inside].sum())
+        return requests / max(seconds, 1), requests
+
+    def _tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # the harness stops its children and writes what it has
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _pid(proc: ManagedProcess) -> int:
+    if proc.pid is None:
+        raise RuntimeError(f"{proc.name} has no pid")
+    return proc.pid
+
+
+@dataclass
+class Side:
+    """One side of a side-by-side run, over the bare side's window."""
+
+    rate: float  # requests/s
+    cores: dict[str, float]  # cores used by role (CpuByRole) in the window
+    workers_us: float  # the Locust workers' CPU per request, microseconds
+
+
+def _side(rate: float, cpu: CpuByRole, first: float, last: float) -> Side:
+    span = max(last - first, 1e-3)
+    used = cpu.between(first, last)
+    return Side(rate, {role: seconds / span for role, seconds in used.items()},
+                used["workers"] / max(rate * span, 1.0) * 1e6)
+
+
+def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool,
+                 against: str) -> tuple[Side, Side]:
+    """Bare Locust and ``against`` (``harness``, or ``bare`` again: the method's own
+    error) at the same time, each in a cgroup of equal CPU weight with its own nginx (and
+    toxiproxy-server): each side's requests/s and CPU over the bare side's window."""
+    with CpuGroup("soak-bench-a") as group_a, CpuGroup("soak-bench-b") as group_b, \
+            contextlib.ExitStack() as stack:
+        side_a = BareSide(tmp, group_a, users, duration, workers, proxy)
+        stack.callback(side_a.stop)
+        if against == "bare":
+            side_b = BareSide(tmp, group_b, users, duration, workers, proxy)
+            stack.callback(side_b.stop)
+            side_a.launch()
+            side_b.launch()
+            cpu_b = stack.enter_context(CpuByRole(side_b.marker, side_b.pids()))
+        else:
+            harness_side = HarnessSide(tmp, group_b, users, duration, workers, proxy)
+            stack.callback(harness_side.stop)
+            harness_side.wait_for_load()
+            cpu_b = stack.enter_context(CpuByRole(harness_side.marker, [harness_side.proc.pid]))
+            side_a.launch()
+        cpu_a = stack.enter_context(CpuByRole(side_a.marker, side_a.pids()))
+        rate_a, _, first, last = side_a.result()
+        if against == "bare":
+            rate_b, _, _, _ = side_b.result()
+        else:
+            rate_b, _ = harness_side.rate_between(first, last)
+        return _side(rate_a, cpu_a, first, last), _side(rate_b, cpu_b, first, last)
+
+
+def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
+    configs = [c for c in ("direct", "toxiproxy") if c in args.side_configs.split(",")]
+    pairs: dict[tuple[int, str, str], list[tuple[Side, Side]]] = {}
+    # one core for both sides: everything started from here inherits this affinity
+    os.sched_setaffinity(0, {int(cpu) for cpu in args.cpu.split(",")})
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
+        tmp = Path(tmp_name)
+        for repeat in range(args.repeats):
+            for workers in counts:
+                for config in configs:
+                    for against in ("harness", "bare"):
+                        base, other = side_by_side(tmp, args.users, args.duration, workers,
+                                                   config == "toxiproxy", against)
+                        pairs.setdefault((workers, config, against), []).append((base, other))
+                        print(f"repeat {repeat + 1}: {workers} worker(s) {config:<9} "
+                              f"{against:<7} {other.rate:8.1f} req/s "
+                              f"({other.workers_us:5.1f} us/request) beside bare "
+                              f"{base.rate:8.1f} req/s ({base.workers_us:5.1f} us/request): "
+                              f"{against}/bare {_ratio(other.rate, base.rate):.3f}; "
+                              f"cores used: {against} {_cores(other)}; bare {_cores(base)}",
+                              flush=True)
+    print(f"\nside by side: nginx target, HttpApiUser with no wait, {args.users} users, "
+          f"{args.duration}s each, {args.repeats} repeat(s); both sides on core {args.cpu}, "
+          "each in its own cgroup of equal CPU weight with its own nginx (and "
+          "toxiproxy-server) (median [range])")
+    for workers in counts:
+        for config in configs:
+            for against in ("harness", "bare"):
+                runs = pairs[(workers, config, against)]
+                rates = [_ratio(other.rate, base.rate) for base, other in runs]
+                costs = [_ratio(base.workers_us, other.workers_us) for base, other in runs]
+                note = "  (the method's own error)" if against == "bare" else ""
+                print(f"  {workers} worker(s) {config:<9} {against}/bare: req/s "
+                      f"{_spread(rates)}; workers' CPU per request, bare/{against} "
+                      f"{_spread(costs)}; cores beside the workers {against} "
+                      f"{statistics.median(_beside(o) for _, o in runs):.3f}, bare "
+                      f"{statistics.median(_beside(b) for b, _ in runs):.3f}{note}")
+
+
+def _beside(side: Side) -> float:
+    """Cores a side used beside its Locust workers and its nginx (its master, harness,
+    toxiproxy-server)."""
+    return sum(used for role, used in side.cores.items() if role not in ("workers", "nginx"))
+
+
+def _cores(side: Side) -> str:
+    return (f"{sum(side.cores.values()):.3f} (workers {side.cores['workers']:.3f}, nginx "
+            f"{side.cores['nginx']:.3f}, the rest {_beside(side):.3f})")
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if base else 0.0
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per configuration")
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--workers", default="1,2", help="Locust worker counts to compare")
-    parser.add_argument("--configs", default="bare,direct,bare-toxiproxy,toxiproxy")
+    parser.add_argument("--mode", choices=("side-by-side", "sequential", "both"),
+                        default="side-by-side",
+                        help="side-by-side: the ratios, bare and harness at the same time on "
+                        "equal CPU shares; sequential: each configuration alone (req/s, CPU "
+                        "by role)")
+    parser.add_argument("--configs", default="bare,direct,bare-toxiproxy,toxiproxy",
+                        help="sequential mode's configurations")
+    parser.add_argument("--cpu", default="0",
+                        help="side-by-side mode: the one core both sides share")
+    parser.add_argument("--side-configs", default="direct,toxiproxy",
+                        help="side-by-side mode's configurations")
     args = parser.parse_args()
-    configs = args.configs.split(",")
     counts = [int(w) for w in args.workers.split(",")]
+    if args.mode != "sequential":
+        try:
+            run_side_by_side(args, counts)
+        except CpuGroupError as exc:
+            print(f"side by side needs cgroups: {exc}", file=sys.stderr)
+            return 2
+    if args.mode != "side-by-side":
+        run_sequential(args, counts)
+    return 0
+
+
+def run_sequential(args: argparse.Namespace, counts: list[int]) -> None:
+    configs = args.configs.split(",")
     rates: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
     cpu_us: dict[tuple[int, str], list[float]] = {(w, c): [] for w in counts for c in configs}
     beside: dict[tuple[int, str], list[dict[str, float]]] = {
@@ -297,7 +575,6 @@ def main() -> int:
                 f"{role} {_median([c[role] for c in beside[(workers, config)]]):.2f}"
                 for role in ROLES[1:])
             print(line)
-    return 0
 
 
 def _paired(values: list[float], bases: list[float]) -> list[float]:
