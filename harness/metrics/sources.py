@@ -57,15 +57,44 @@ class ProcSource:
                 if self.kind in p.values]
 
 
+def wanted_lines(text: str, names: set[str]) -> str:
+    """The lines of a Prometheus text exposition that samples named in ``names`` need: their
+    own lines, and the ``# HELP``/``# TYPE`` lines of any family that could hold them (a
+    family's name is a prefix of its samples': ``x`` holds ``x_total``, ``x_bucket``).
+
+    A Go process's runtime metrics run to ~130 lines and the harness reads a few series of
+    them; the parser (prometheus_client, pure Python) took a third of the harness
+    process's own Python time in a no-wait run on nginx (py-spy --gil), 2.2 ms for
+    toxiproxy-server's ``-runtime-metrics`` against 0.4 ms for the lines wanted."""
+    kept = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            if len(parts) > 2 and any(name.startswith(parts[2]) for name in names):
+                kept.append(line)
+        else:
+            name = line.split("{", 1)[0].split(None, 1)  # "name{labels} value" or "name value"
+            if name and name[0] in names:
+                kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
 class _Scrape:
-    """One GET of a /metrics URL shared by every source of the same tick."""
+    """One GET of a /metrics URL shared by every source of the same tick; only the series
+    its sources read are parsed (:func:`wanted_lines`)."""
 
     def __init__(self, url: str, max_age: float = 0.5) -> None:
         self.url = url
         self.max_age = max_age
+        self.names: set[str] = set()  # the sample names this URL's sources read
         self._lock = threading.Lock()
         self._at = 0.0
         self._families: dict[str, list[tuple[dict[str, str], float]]] | None = None
+
+    def want(self, name: str) -> None:
+        with self._lock:
+            self.names.add(name)
+            self._families = None  # parsed without it: take the next one afresh
 
     def families(self) -> dict[str, list[tuple[dict[str, str], float]]] | None:
         with self._lock:
@@ -77,7 +106,7 @@ class _Scrape:
                 # a fresh connection each time: nothing left open between ticks or after a run
                 text = requests.get(self.url, timeout=HTTP_TIMEOUT).text
                 parsed: dict[str, list[tuple[dict[str, str], float]]] = {}
-                for family in text_string_to_metric_families(text):
+                for family in text_string_to_metric_families(wanted_lines(text, self.names)):
                     for sample in family.samples:
                         parsed.setdefault(sample.name, []).append(
                             (dict(sample.labels), float(sample.value)))
@@ -113,6 +142,7 @@ class PrometheusSource:
         self.name = match.group("name")
         self.labels = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', match.group("labels") or ""))
         self._scrape = _scrape_for(url)
+        self._scrape.want(self.name)
 
     def read(self) -> float | None:
         families = self._scrape.families()

@@ -1,0 +1,63 @@
+"""Only the series a source reads are parsed: the same values as parsing everything."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.metrics.sources import wanted_lines
+
+EXPOSITION = """\
+# HELP go_gc_duration_seconds A summary of the pause duration of garbage collection cycles.
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} 2.1e-05
+go_gc_duration_seconds{quantile="1"} 0.000311
+go_gc_duration_seconds_sum 0.0048
+go_gc_duration_seconds_count 31
+# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 23
+# HELP go_goroutines_extra A family whose name only starts like another's.
+# TYPE go_goroutines_extra gauge
+go_goroutines_extra 99
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds 14
+# HELP toxiproxy_proxy_sent_bytes_total Bytes sent, "with quotes" and {braces}.
+# TYPE toxiproxy_proxy_sent_bytes_total counter
+toxiproxy_proxy_sent_bytes_total{direction="upstream",proxy="front"} 1200
+toxiproxy_proxy_sent_bytes_total{direction="downstream",proxy="front"} 3400
+# HELP http_seconds A histogram.
+# TYPE http_seconds histogram
+http_seconds_bucket{le="0.1"} 3
+http_seconds_bucket{le="+Inf"} 5
+http_seconds_sum 0.7
+http_seconds_count 5
+
+process_resident_memory_bytes 1.2e+07
+"""
+
+
+def _parsed(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+    return out
+
+
+def test_wanted_series_parse_as_they_do_from_the_whole_text() -> None:
+    names = {"go_goroutines", "toxiproxy_proxy_sent_bytes_total", "http_seconds_count",
+             "process_resident_memory_bytes"}
+    whole, part = _parsed(EXPOSITION), _parsed(wanted_lines(EXPOSITION, names))
+    assert {name: part[name] for name in names} == {name: whole[name] for name in names}
+    assert part["go_goroutines"] == [({}, 23.0)]
+    assert sorted(v for _, v in part["toxiproxy_proxy_sent_bytes_total"]) == [1200.0, 3400.0]
+
+
+def test_other_series_are_left_out() -> None:
+    kept = wanted_lines(EXPOSITION, {"go_goroutines"})
+    assert "go_goroutines 23" in kept
+    for left_out in ("go_gc_duration_seconds_sum", "process_open_fds 14", "toxiproxy_proxy",
+                     "http_seconds_bucket", "go_goroutines_extra 99"):
+        assert left_out not in kept
+    assert set(_parsed(kept)) == {"go_goroutines"}
