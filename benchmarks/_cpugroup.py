@@ -62,7 +62,8 @@ class CpuGroup:
         """Move process ``pid`` (all its threads) and every descendant it has in; the
         children it starts later inherit (a cgroup v1 move takes one process, not the
         children it already has: an nginx's worker would stay outside)."""
-        for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
             self.procs.write_text(str(proc.pid))
 
     def argv(self, argv: list[str]) -> list[str]:

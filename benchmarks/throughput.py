@@ -60,7 +60,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks._cpugroup import CpuGroup, CpuGroupError  # noqa: E402
 from benchmarks.fast_target import nginx_argv, start_nginx, start_toxiproxy  # noqa: E402
 from harness.load import LOAD_START_FILE  # noqa: E402
-from harness.runfolder import read_latency  # noqa: E402
+from harness.runfolder import read_latency, read_manifest  # noqa: E402
 from harness.testing import ManagedProcess, free_port  # noqa: E402
 
 BARE_LOCUSTFILE = "from harness.load.users import HttpApiUser  # noqa: F401\n"
@@ -208,29 +208,16 @@ def _bare_argv(locustfile: Path, url: str, users: int, duration: int, workers: i
 def bare(tmp: Path, users: int, duration: int, workers: int,
          proxy: bool = False) -> tuple[float, int, float, dict[str, float]]:
     """Plain Locust (master + ``workers`` via --processes) at nginx, or through a
-    toxiproxy-server proxy with no toxic (``proxy``): requests/s, requests, seconds of
-    load, CPU seconds by role in them."""
-    folder = tmp / f"nginx-bare-{time.time_ns()}"
-    nginx, url = start_nginx(folder)
-    toxiproxy = None
+    toxiproxy-server proxy with no toxic (``proxy``), alone: requests/s, requests, seconds
+    of load, CPU seconds by role in them."""
+    side = BareSide(tmp, None, users, duration, workers, proxy)
     try:
-        if proxy:
-            toxiproxy, listen, _ = start_toxiproxy(folder, url)
-            url = f"http://{listen}"
-        locustfile = tmp / f"bare_locustfile_{time.time_ns()}.py"
-        locustfile.write_text(BARE_LOCUSTFILE)
-        with CpuByRole(str(locustfile)) as cpu:
-            out = subprocess.run(_bare_argv(locustfile, url, users, duration, workers),
-                                 cwd=tmp, capture_output=True, text=True,
-                                 timeout=duration + 90, env=BARE_ENV)
-        if out.returncode != 0:
-            raise RuntimeError(f"bare locust failed ({out.returncode}):\n{out.stderr[-2000:]}")
-        rate, requests, first, last = max(_rates(out.stdout), default=(0.0, 0, 0.0, 0.0))
+        with CpuByRole(side.marker) as cpu:
+            side.launch()
+            rate, requests, first, last = side.result()
         return rate, requests, last - first, cpu.between(first, last)
     finally:
-        if toxiproxy is not None:
-            toxiproxy.stop(grace=3.0)
-        nginx.stop(grace=3.0)
+        side.stop()
 
 
 def _harness_scenario(tmp: Path, users: int, duration: int, workers: int,
@@ -275,10 +262,11 @@ MARGIN = 12  # seconds the harness's phase outlasts the bare side's (its start-u
 
 
 class BareSide:
-    """Plain Locust with its own nginx (and toxiproxy-server), all in ``group``."""
+    """Plain Locust with its own nginx (and toxiproxy-server), all in ``group`` (None: where
+    this process is)."""
 
-    def __init__(self, tmp: Path, group: CpuGroup, users: int, duration: int, workers: int,
-                 proxy: bool) -> None:
+    def __init__(self, tmp: Path, group: CpuGroup | None, users: int, duration: int,
+                 workers: int, proxy: bool) -> None:
         self.folder = tmp / f"nginx-bare-{time.time_ns()}"
         self.args = (users, duration, workers)
         self.group = group
@@ -286,12 +274,13 @@ class BareSide:
         self.proc: subprocess.Popen[bytes] | None = None
         nginx, self.url = start_nginx(self.folder)
         self.servers.append(nginx)
-        group.add(_pid(nginx))
         if proxy:
             toxiproxy, listen, _ = start_toxiproxy(self.folder, self.url)
             self.servers.append(toxiproxy)
-            group.add(_pid(toxiproxy))
             self.url = f"http://{listen}"
+        if group is not None:
+            for server in self.servers:
+                group.add(_pid(server))
 
     @property
     def marker(self) -> str:
@@ -307,9 +296,9 @@ class BareSide:
         locustfile.write_text(BARE_LOCUSTFILE)
         with (self.folder / "locust.out").open("wb") as out, \
                 (self.folder / "locust.err").open("wb") as err:
-            self.proc = subprocess.Popen(
-                self.group.argv(_bare_argv(locustfile, self.url, *self.args)),
-                cwd=self.folder, stdout=out, stderr=err, env=BARE_ENV)
+            argv = _bare_argv(locustfile, self.url, *self.args)
+            self.proc = subprocess.Popen(argv if self.group is None else self.group.argv(argv),
+                                         cwd=self.folder, stdout=out, stderr=err, env=BARE_ENV)
 
     def result(self) -> tuple[float, int, float, float]:
         """Requests/s, requests, epoch of the first and the last request."""
@@ -360,7 +349,7 @@ class HarnessSide:
         code = self.proc.wait(timeout=self.timeout)
         if code not in (0, 1, 4):
             raise RuntimeError(f"harness run exited {code}:\n{self._tail()}")
-        t0 = float(json.loads((self.out_dir / "run.json").read_text())["t0"])
+        t0 = float(read_manifest(self.out_dir / "run.json")["t0"])
         table = read_latency(self.out_dir / "latency.csv")
         start = t0 + table.t
         inside = (start >= first) & (start + 1 <= last)

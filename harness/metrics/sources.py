@@ -79,6 +79,16 @@ def wanted_lines(text: str, names: set[str]) -> str:
     return "\n".join(kept) + "\n"
 
 
+def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A Prometheus text exposition as sample name -> [(labels, value)] (ValueError if
+    malformed)."""
+    parsed: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            parsed.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
+    return parsed
+
+
 class _Scrape:
     """One GET of a /metrics URL shared by every source of the same tick; only the series
     its sources read are parsed (:func:`wanted_lines`)."""
@@ -105,12 +115,7 @@ class _Scrape:
             try:
                 # a fresh connection each time: nothing left open between ticks or after a run
                 text = requests.get(self.url, timeout=HTTP_TIMEOUT).text
-                parsed: dict[str, list[tuple[dict[str, str], float]]] = {}
-                for family in text_string_to_metric_families(wanted_lines(text, self.names)):
-                    for sample in family.samples:
-                        parsed.setdefault(sample.name, []).append(
-                            (dict(sample.labels), float(sample.value)))
-                self._families = parsed
+                self._families = parse_exposition(wanted_lines(text, self.names))
             except (requests.RequestException, ValueError):
                 self._families = None
             return self._families

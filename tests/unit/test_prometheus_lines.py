@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from harness.metrics.sources import parse_exposition as _parsed
 from harness.metrics.sources import wanted_lines
 
 EXPOSITION = """\
@@ -35,14 +34,6 @@ http_seconds_count 5
 
 process_resident_memory_bytes 1.2e+07
 """
-
-
-def _parsed(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
-    return out
 
 
 def test_wanted_series_parse_as_they_do_from_the_whole_text() -> None:
