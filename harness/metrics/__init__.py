@@ -7,11 +7,12 @@ from harness.metrics._tcp import (
     parse_tcp_table,
     read_proc_tcp_states,
 )
-from harness.metrics._tree import ProcessTree
+from harness.metrics._tree import ParentTable, ProcessTree
 from harness.metrics.sampler import Sampler, next_tick
 from harness.metrics.sources import ProcSource, evidence_source, make_source
 
 __all__ = [
+    "ParentTable",
     "ProcSource",
     "ProcessTree",
     "Sampler",

@@ -19,6 +19,7 @@ through Toxiproxy, ~40,000 sockets and a 10,000-fd worker, each is 100-200 ms of
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -32,6 +33,66 @@ from harness.metrics._tcp import TRACKED, count_states, fd_sockets, read_tcp_sta
 
 TREE_KINDS = ("fds", "rss", "threads", "conns", "close_wait")
 SUMMED = ("fds", "rss", "threads")
+PPID_MAX_AGE = 0.25  # seconds one scan of every process's parent serves every tree
+
+
+class ParentTable:
+    """``{pid: ppid}`` of every process, one scan of /proc shared by every tree of a tick.
+
+    Finding a tree's members means knowing every process's parent, which psutil gets by
+    reading /proc/<pid>/stat of every process on the machine; the sampler reads one tree
+    per target and tool each tick (the target, toxiproxy-server, Locust, the harness), so
+    each did that scan again (py-spy: a fifth of the harness process's own CPU in a run).
+    A scan is reused by a tree that has not used it yet and only while it is younger than
+    ``max_age``: a tree's next reading (the next tick, or a reader reading again) always
+    scans afresh, so a process forked since its last reading is found, as before."""
+
+    def __init__(self, max_age: float = PPID_MAX_AGE) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._at = -math.inf
+        self._scan = 0  # which scan ``_children`` is; also how many were taken
+        self._children: dict[int, list[int]] = {}
+
+    @property
+    def scans(self) -> int:
+        """How many scans of /proc this table has taken."""
+        return self._scan
+
+    def descendants(self, pid: int, used: int | None = None) -> tuple[list[int], int]:
+        """Every pid below ``pid`` (children first, then theirs) and which scan that is; a
+        scan is taken afresh when the last is older than ``max_age`` or is ``used`` (the
+        one the caller's previous reading came from)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at > self.max_age or self._scan == used:
+                children: dict[int, list[int]] = {}
+                for child, parent in _ppid_map().items():
+                    children.setdefault(parent, []).append(child)
+                self._children, self._at, self._scan = children, now, self._scan + 1
+            table, scan = self._children, self._scan
+        found: list[int] = []
+        todo = [pid]
+        seen = {pid}
+        while todo:
+            for child in table.get(todo.pop(), ()):
+                if child not in seen:  # a pid reused mid-scan cannot make a loop
+                    seen.add(child)
+                    found.append(child)
+                    todo.append(child)
+        return found, scan
+
+
+def _ppid_map() -> dict[int, int]:
+    """psutil's own scan (what ``Process.children`` uses); its public equivalent if gone."""
+    scan = getattr(psutil, "_ppid_map", None)
+    if scan is not None:
+        return dict(scan())
+    return {p.pid: p.info["ppid"] for p in psutil.process_iter(["ppid"])
+            if p.info["ppid"] is not None}
+
+
+PARENTS = ParentTable()
 
 
 @dataclass(frozen=True)
@@ -86,8 +147,9 @@ class ProcessTree:
     """The process ``pid`` (and, with ``descendants``, every process below it)."""
 
     def __init__(self, pid: int, *, descendants: bool = True, max_age: float = 0.5,
-                 sock_diag: bool = True) -> None:
+                 sock_diag: bool = True, parents: ParentTable | None = None) -> None:
         self.pid = pid
+        self.parents = parents if parents is not None else PARENTS
         self.sock_diag = sock_diag  # False: TCP states from the /proc text tables only
         self.descendants = descendants
         self.max_age = max_age
@@ -95,6 +157,7 @@ class ProcessTree:
         self._lock = threading.Lock()
         self._reading: TreeReading | None = None
         self._procs: dict[int, psutil.Process] = {}
+        self._scan: int | None = None  # the parent scan of the last reading
         try:
             self._root: psutil.Process | None = psutil.Process(pid)
         except psutil.Error:
@@ -125,17 +188,20 @@ class ProcessTree:
         root = self._root
         if root is None or not root.is_running():
             return None
-        found = [root]
+        members: dict[int, psutil.Process] = {root.pid: root}
         if self.descendants:
-            try:
-                found += root.children(recursive=True)
-            except psutil.Error:
-                return None
-        members: dict[int, psutil.Process] = {}
-        for proc in found:
-            cached = self._procs.get(proc.pid)
-            # equal Process objects: same pid and create time (a reused pid differs)
-            members[proc.pid] = cached if cached is not None and cached == proc else proc
+            born = root.create_time()
+            below, self._scan = self.parents.descendants(root.pid, self._scan)
+            for pid in below:
+                cached = self._procs.get(pid)
+                try:
+                    proc = psutil.Process(pid)
+                    if proc.create_time() < born:  # the pid was reused since the scan
+                        continue
+                except psutil.Error:  # it exited since the scan
+                    continue
+                # equal Process objects: same pid and create time (a reused pid differs)
+                members[pid] = cached if cached is not None and cached == proc else proc
         self._procs = members  # processes that left the tree are forgotten
         return list(members.values())
 

@@ -11,12 +11,14 @@ snapshots of what a target is doing: the samples' ``/debug/tasks`` or Go gorouti
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,6 +27,29 @@ from harness.metrics._tree import TREE_KINDS, TreeReading, tree_for
 from harness.typing import EvidenceSource, MetricSource, ProcessBreakdown
 
 HTTP_TIMEOUT = 2.0
+
+
+def http_get_text(url: str, timeout: float = HTTP_TIMEOUT) -> str:
+    """The body of ``GET url`` (http or https) on a fresh connection, closed after it: what a
+    scrape needs each second and nothing more. ``requests`` builds a session, an adapter and
+    a pool per call and looks up proxy settings; that was most of a scrape's CPU in the
+    harness process (py-spy), a fixed cost beside the load on a busy machine.
+    Raises OSError (``http.client.HTTPException`` included) on failure or a non-2xx status."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OSError(f"not an http(s) URL: {url!r}")
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                     headers={"Accept": "text/plain"})
+        resp = conn.getresponse()
+        body = resp.read()
+        if not 200 <= resp.status < 300:
+            raise OSError(f"GET {url}: HTTP {resp.status}")
+        return body.decode(resp.headers.get_content_charset() or "utf-8", errors="replace")
+    finally:
+        conn.close()
 
 
 class ProcSource:
@@ -114,9 +139,9 @@ class _Scrape:
             self._at = now
             try:
                 # a fresh connection each time: nothing left open between ticks or after a run
-                text = requests.get(self.url, timeout=HTTP_TIMEOUT).text
+                text = http_get_text(self.url)
                 self._families = parse_exposition(wanted_lines(text, self.names))
-            except (requests.RequestException, ValueError):
+            except (OSError, http.client.HTTPException, ValueError):
                 self._families = None
             return self._families
 

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.backends import TargetHandle
-from harness.metrics import Sampler, make_source
+from harness.metrics import ParentTable, ProcessTree, Sampler, make_source
+from harness.testing import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -146,3 +148,43 @@ def test_close_wait_grows_when_the_server_never_closes(start_target):
             client.close()
     assert wait_for(lambda: close_wait.read() == 8), close_wait.read()
     assert conns.read() == 0
+
+
+def test_trees_of_one_tick_share_one_scan_and_find_what_psutil_finds():
+    """Every tree of a tick lists its members from one scan of every process's parent (it
+    was one scan per tree), and finds the same descendants as psutil's own
+    ``children(recursive=True)``; a tree's next reading scans afresh, however young the
+    last scan (a worker forked since is found: the test above)."""
+    parents = ParentTable(max_age=60)  # only a tree's own next reading makes a new scan
+    procs = [subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"]) for _ in range(2)]
+    try:
+        assert wait_until(lambda: all(len(psutil.Process(p.pid).children()) == 2 for p in procs),
+                          10)
+        trees = [ProcessTree(p.pid, parents=parents) for p in procs]
+        for tree in trees:
+            tree.want("fds")
+        readings = [tree.read(1) for tree in trees]
+        assert parents.scans == 1
+        for proc, reading in zip(procs, readings, strict=True):
+            assert reading is not None
+            expected = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+            assert {p.pid for p in reading.processes} == {proc.pid} | expected
+            assert len(expected) == 2
+        late = subprocess.Popen(["sleep", "30"])  # not below either tree: never a member
+        try:
+            again = trees[0].read(1)  # the same reader again: the next tick
+            assert parents.scans == 2
+            assert again is not None and late.pid not in {p.pid for p in again.processes}
+            assert len(again.processes) == 3
+            trees[1].read(1)  # the other tree's next reading uses that second scan
+            assert parents.scans == 2
+        finally:
+            late.kill()
+            late.wait()
+    finally:
+        for proc in procs:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            proc.kill()
+            proc.wait()

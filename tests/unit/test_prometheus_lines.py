@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from harness.metrics.sources import PrometheusSource, http_get_text, wanted_lines
 from harness.metrics.sources import parse_exposition as _parsed
-from harness.metrics.sources import wanted_lines
+from tests.unit.loopback_http import serve
 
 EXPOSITION = """\
 # HELP go_gc_duration_seconds A summary of the pause duration of garbage collection cycles.
@@ -52,3 +57,21 @@ def test_other_series_are_left_out() -> None:
                      "http_seconds_bucket", "go_goroutines_extra 99"):
         assert left_out not in kept
     assert set(_parsed(kept)) == {"go_goroutines"}
+
+
+def test_scrape_reads_a_real_endpoint_and_a_failing_one_reads_as_missing(tmp_path):
+    """The scrape's GET (stdlib, a fresh connection each time) returns the body of a 200; a
+    500 or a closed port raises OSError, and a source then reads None (missing), never a
+    value parsed from an error page."""
+    with serve(tmp_path, 200, EXPOSITION.encode()) as base:
+        url = f"{base}/metrics?x=1"
+        assert http_get_text(url) == EXPOSITION
+        source = PrometheusSource(url, 'toxiproxy_proxy_sent_bytes_total{direction="upstream"}')
+        assert source.read() == 1200.0
+        (tmp_path / "status").write_text("500")
+        with pytest.raises(OSError, match="HTTP 500"):
+            http_get_text(url)
+        time.sleep(0.6)  # older than the scrape's max age: taken afresh
+        assert source.read() is None
+    with pytest.raises(OSError):
+        http_get_text(url, timeout=1.0)  # nothing listens there now
