@@ -1,7 +1,7 @@
 """Requests/s where the load generator is the bottleneck: bare Locust vs the harness.
 
     .venv/bin/python benchmarks/throughput.py [--mode side-by-side|sequential|both]
-        [--duration 15] [--users 40] [--workers 1,2] [--repeats 3] [--cpu 0]
+        [--duration 15] [--users 40] [--workers 1,2] [--repeats 3] [--cpu 0] [--helpers-cpu 1]
 
 The target is Debian's nginx (one worker, ``return 200``: ``benchmarks/fast_target.py``),
 which answers several times what Locust sends here, so the numbers are the load side's.
@@ -22,6 +22,9 @@ is one cgroup of equal CPU weight (``benchmarks/_cpugroup.py``) holding everythi
 
 Both sides share one core (``--cpu``): on two, the scheduler tends to leave each side on
 its own vCPU, and the two move independently (bare beside bare read 0.92-1.34 that way).
+With ``--helpers-cpu N`` only the Locust workers share ``--cpu`` (every thread of each is
+moved there when found) and everything else runs on core N: the ratio is then the workers'
+own cost per request, without the processes beside them taking from their core.
 Each pair is run twice: harness beside bare, and bare beside bare, whose ratio is the
 method's own error (0.99-1.02 here). Printed per pair: the ratio of requests/s, the ratio
 of the Locust workers' CPU per request (the load side's cost per request), and the cores
@@ -112,9 +115,11 @@ class CpuByRole:
     the load window alone can be read (start-up is not a per-request cost), and so can
     what the processes beside the workers take from them on a machine with two cores."""
 
-    def __init__(self, marker: str, roots: list[int] | None = None) -> None:
+    def __init__(self, marker: str, roots: list[int] | None = None,
+                 pin: set[int] | None = None) -> None:
         self.marker = marker
         self.roots = roots  # these processes and their descendants (None: this one's)
+        self.pin = pin  # CPUs every thread of a worker is moved to when found (None: left)
         self.seconds: dict[tuple[int, float], tuple[str, float]] = {}
         self.series: list[tuple[float, dict[str, float]]] = []
         self._procs: dict[tuple[int, float], tuple[str, psutil.Process]] = {}
@@ -166,11 +171,13 @@ class CpuByRole:
                 key = (proc.pid, proc.create_time())
                 if key not in self._procs and (role := self._role(proc, locust)) is not None:
                     self._procs[key] = (role, proc)
+                    if role == "workers" and self.pin is not None:
+                        _pin_threads(proc.pid, self.pin)
 
     def _loop(self) -> None:
         tick = 0
         while not self._stop.wait(0.25):
-            if tick % 2 == 0:
+            if tick % 2 == 0 or self.pin is not None:
                 self._find()
             tick += 1
             for key, (role, proc) in list(self._procs.items()):
@@ -190,6 +197,14 @@ class CpuByRole:
         return {role: float(np.interp(end, at, [v[role] for _, v in self.series])
                             - np.interp(start, at, [v[role] for _, v in self.series]))
                 for role in ROLES}
+
+
+def _pin_threads(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (sched_setaffinity of a pid moves one thread)."""
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(tid), cpus)
 
 
 BARE_ENV = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_LOAD_OPTIONS": json.dumps(OPTIONS)}
@@ -396,7 +411,7 @@ def _side(rate: float, cpu: CpuByRole, first: float, last: float) -> Side:
 
 
 def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool,
-                 against: str) -> tuple[Side, Side]:
+                 against: str, pin: set[int] | None = None) -> tuple[Side, Side]:
     """Bare Locust and ``against`` (``harness``, or ``bare`` again: the method's own
     error) at the same time, each in a cgroup of equal CPU weight with its own nginx (and
     toxiproxy-server): each side's requests/s and CPU over the bare side's window."""
@@ -409,14 +424,15 @@ def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool
             stack.callback(side_b.stop)
             side_a.launch()
             side_b.launch()
-            cpu_b = stack.enter_context(CpuByRole(side_b.marker, side_b.pids()))
+            cpu_b = stack.enter_context(CpuByRole(side_b.marker, side_b.pids(), pin))
         else:
             harness_side = HarnessSide(tmp, group_b, users, duration, workers, proxy)
             stack.callback(harness_side.stop)
             harness_side.wait_for_load()
-            cpu_b = stack.enter_context(CpuByRole(harness_side.marker, [harness_side.proc.pid]))
+            cpu_b = stack.enter_context(CpuByRole(harness_side.marker, [harness_side.proc.pid],
+                                                  pin))
             side_a.launch()
-        cpu_a = stack.enter_context(CpuByRole(side_a.marker, side_a.pids()))
+        cpu_a = stack.enter_context(CpuByRole(side_a.marker, side_a.pids(), pin))
         rate_a, _, first, last = side_a.result()
         if against == "bare":
             rate_b, _, _, _ = side_b.result()
@@ -428,8 +444,12 @@ def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool
 def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
     configs = [c for c in ("direct", "toxiproxy") if c in args.side_configs.split(",")]
     pairs: dict[tuple[int, str, str], list[tuple[Side, Side]]] = {}
-    # one core for both sides: everything started from here inherits this affinity
-    os.sched_setaffinity(0, {int(cpu) for cpu in args.cpu.split(",")})
+    # one core for both sides: everything started from here inherits this affinity; with
+    # --helpers-cpu, everything starts there and each Locust worker is moved to --cpu
+    cpus = {int(cpu) for cpu in args.cpu.split(",")}
+    helpers = {int(cpu) for cpu in args.helpers_cpu.split(",")} if args.helpers_cpu else None
+    os.sched_setaffinity(0, helpers or cpus)
+    pin = cpus if helpers else None
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
         for repeat in range(args.repeats):
@@ -437,7 +457,7 @@ def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
                 for config in configs:
                     for against in ("harness", "bare"):
                         base, other = side_by_side(tmp, args.users, args.duration, workers,
-                                                   config == "toxiproxy", against)
+                                                   config == "toxiproxy", against, pin)
                         pairs.setdefault((workers, config, against), []).append((base, other))
                         print(f"repeat {repeat + 1}: {workers} worker(s) {config:<9} "
                               f"{against:<7} {other.rate:8.1f} req/s "
@@ -447,8 +467,10 @@ def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
                               f"cores used: {against} {_cores(other)}; bare {_cores(base)}",
                               flush=True)
     print(f"\nside by side: nginx target, HttpApiUser with no wait, {args.users} users, "
-          f"{args.duration}s each, {args.repeats} repeat(s); both sides on core {args.cpu}, "
-          "each in its own cgroup of equal CPU weight with its own nginx (and "
+          f"{args.duration}s each, {args.repeats} repeat(s); "
+          + (f"both sides' Locust workers on core {args.cpu}, everything else on core "
+             f"{args.helpers_cpu}, " if args.helpers_cpu else f"both sides on core {args.cpu}, ")
+          + "each in its own cgroup of equal CPU weight with its own nginx (and "
           "toxiproxy-server) (median [range])")
     for workers in counts:
         for config in configs:
@@ -498,6 +520,9 @@ def main() -> int:
                         help="sequential mode's configurations")
     parser.add_argument("--cpu", default="0",
                         help="side-by-side mode: the one core both sides share")
+    parser.add_argument("--helpers-cpu", default="",
+                        help="side by side: run everything but the Locust workers on this "
+                             "core (the workers stay on --cpu); default: all on --cpu")
     parser.add_argument("--side-configs", default="direct,toxiproxy",
                         help="side-by-side mode's configurations")
     args = parser.parse_args()
