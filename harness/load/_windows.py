@@ -259,6 +259,11 @@ class Accumulator:
                     sub.failures += failures
                     add_micros(sub.hist, micros)
 
+    @property
+    def pending(self) -> int:
+        """Requests recorded and not yet folded into windows."""
+        return sum(len(rows) for rows in self._batch.values()) // 3
+
     def take(self) -> dict[int, Window]:
         """Hand over every window recorded so far and start empty."""
         self._fold()

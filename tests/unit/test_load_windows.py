@@ -53,6 +53,17 @@ def test_accumulator_splits_requests_by_epoch_second() -> None:
     assert acc.take() == {}
 
 
+def test_pending_counts_what_is_recorded_and_not_yet_folded() -> None:
+    acc = Accumulator(fold_at=4)
+    for i in range(3):
+        acc.record(1000.2 + i, 5.0, False, ("GET", f"/{i % 2}"))
+    assert acc.pending == 3 and acc.recorded == 0
+    acc.record(1003.5, 5.0, True)  # the total only: a batch of its own
+    assert acc.pending == 4
+    assert sum(w.requests for w in acc.take().values()) == 4
+    assert acc.pending == 0 and acc.recorded == 4
+
+
 def test_request_without_a_response_time_is_counted_not_timed() -> None:
     """A request event with response_time None counts, but adds nothing to the histogram."""
     w = Window()
