@@ -60,7 +60,7 @@ class ParentTable:
         return self._scan
 
     def descendants(self, pid: int, used: int | None = None) -> tuple[list[int], int]:
-        """Every pid below ``pid`` (children first, then theirs) and which scan that is; a
+        """Every pid below ``pid`` (depth first) and which scan that is; a
         scan is taken afresh when the last is older than ``max_age`` or is ``used`` (the
         one the caller's previous reading came from)."""
         with self._lock:
