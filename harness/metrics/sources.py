@@ -12,6 +12,7 @@ snapshots of what a target is doing: the samples' ``/debug/tasks`` or Go gorouti
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import threading
@@ -20,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.metrics._tree import TREE_KINDS, TreeReading, tree_for
@@ -30,11 +30,12 @@ HTTP_TIMEOUT = 2.0
 
 
 def http_get_text(url: str, timeout: float = HTTP_TIMEOUT) -> str:
-    """The body of ``GET url`` (http or https) on a fresh connection, closed after it: what a
-    scrape needs each second and nothing more. ``requests`` builds a session, an adapter and
-    a pool per call and looks up proxy settings; that was most of a scrape's CPU in the
-    harness process (py-spy), a fixed cost beside the load on a busy machine.
-    Raises OSError (``http.client.HTTPException`` included) on failure or a non-2xx status."""
+    """The body of ``GET url`` (http or https) on a fresh connection, closed after it: what
+    every HTTP source here needs (the scrapes each second, the evidence snapshots) and
+    nothing more. ``requests`` builds a session, an adapter and a pool per call and looks up
+    proxy settings; that was most of a scrape's CPU in the harness process (py-spy), a fixed
+    cost beside the load on a busy machine. Raises OSError on failure or a non-2xx status,
+    ``http.client.HTTPException`` on an answer that is not HTTP."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OSError(f"not an http(s) URL: {url!r}")
@@ -42,7 +43,7 @@ def http_get_text(url: str, timeout: float = HTTP_TIMEOUT) -> str:
     conn = kind(parts.hostname, parts.port, timeout=timeout)
     try:
         conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                     headers={"Accept": "text/plain"})
+                     headers={"Accept": "*/*"})  # as requests sends
         resp = conn.getresponse()
         body = resp.read()
         if not 200 <= resp.status < 300:
@@ -195,10 +196,9 @@ class PprofGoroutines:
 
     def _text(self) -> str | None:
         try:
-            resp = requests.get(self.url, params={"debug": "1"}, timeout=HTTP_TIMEOUT)
-        except requests.RequestException:
+            return http_get_text(self.url + ("&" if "?" in self.url else "?") + "debug=1")
+        except (OSError, http.client.HTTPException):
             return None
-        return resp.text if resp.ok else None
 
     def read(self) -> float | None:
         text = self._text()
@@ -241,9 +241,8 @@ class DebugTasks:
 
     def snapshot(self) -> dict[str, object] | None:
         try:
-            resp = requests.get(self.url, timeout=HTTP_TIMEOUT)
-            data: Any = resp.json() if resp.ok else None
-        except (requests.RequestException, ValueError):
+            data: Any = json.loads(http_get_text(self.url))
+        except (OSError, http.client.HTTPException, ValueError):
             return None
         return data if isinstance(data, dict) else None
 
