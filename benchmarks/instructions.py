@@ -12,9 +12,12 @@ request costs, start-up (imports, connections) cancelled out. Two children run a
 - ``bare``: Locust's ``FastHttpSession`` (the bundled HTTP users' session) with Locust's own
   request statistics (a local runner), ``--users`` greenlets calling ``GET /`` on Debian's
   nginx (``fast_target.py``) with no wait, the heap frozen after start-up as the plugin does;
-- ``wrapper``: plus the harness's in-flight tracking around ``request`` (``track_requests``);
+- ``wrapper``: plus the in-flight tracking wrapper around ``request`` (``track_requests``):
+  the harness's fallback when a Locust's ``Session.request`` lacks the locals its frames
+  are read for (requests in flight are found by frame at phase edges otherwise);
 - ``listener``: plus the plugin's request listener (``LatencyPlugin.on_request``) instead;
-- ``harness``: both, as in a harness run's Locust worker.
+- ``harness``: as in a harness run's Locust worker: the listener, and Locust's sessions
+  watched for frames at phase edges (``track_locust_clients``: nothing per request).
 
 The plugin's timed greenlets (writer, heartbeat, phase edges) are not started here, and the
 recorded batch is not folded into windows: both cost per second (a window's histograms, the
@@ -53,15 +56,17 @@ def child(mode: str, requests: int, url: str, run_dir: Path, users: int) -> None
     from locust.env import Environment
 
     from harness.load import Accumulator
-    from harness.load.plugin import LatencyPlugin, track_requests
+    from harness.load.plugin import LatencyPlugin, track_locust_clients, track_requests
 
     class Session(FastHttpSession):
         """Locust's session (tracked in the wrapper modes)."""
 
     env = Environment(events=events)
     runner = env.create_local_runner()  # Locust's own stats listener on the request event
-    if mode in ("wrapper", "harness"):
+    if mode == "wrapper":
         track_requests(Session, full_url=True)
+    elif mode == "harness":
+        track_locust_clients()
     plugin: LatencyPlugin | None = None
     if mode in ("listener", "harness"):
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,12 @@ so both halves see the same machine:
 
 - ``bare``: Locust's ``FastHttpSession`` (the session of ``FastHttpUser`` and the bundled
   HTTP users) with Locust's own request statistics (a local runner's listener), no harness.
-- ``harness``: the same plus what a harness run adds per request: the in-flight tracking
-  wrapper around ``request`` (``track_requests``) and the plugin's request listener
-  (``LatencyPlugin.on_request``: total and per-name latency windows), with the plugin's own
-  greenlets (the writer every 0.2 s, the phase-edge loop, the heartbeat) running throughout.
+- ``harness``: the same plus what a harness run adds per request: the plugin's request
+  listener (``LatencyPlugin.on_request``: total and per-name latency windows), with the
+  plugin's own greenlets (the writer every 0.2 s, the phase-edge loop, the heartbeat)
+  running throughout. Requests in flight are found by their frames at phase edges
+  (``track_locust_clients``), nothing per request; before that a wrapper around every
+  ``request`` call tracked them (still the fallback: ``instructions.py --modes wrapper``).
 
 ``--users`` greenlets call ``GET /`` on Debian's nginx (``fast_target.py``) with no wait, so
 the process is one busy core and requests/s is its cost per request. Blocks run in the
@@ -48,7 +50,7 @@ from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 
 from benchmarks.fast_target import start_nginx  # noqa: E402
-from harness.load.plugin import LatencyPlugin, track_requests  # noqa: E402
+from harness.load.plugin import LatencyPlugin, track_locust_clients  # noqa: E402
 
 
 class BareSession(FastHttpSession):
@@ -56,10 +58,10 @@ class BareSession(FastHttpSession):
 
 
 class TrackedSession(FastHttpSession):
-    """Locust's session with the harness's in-flight wrapper (installed below)."""
+    """Locust's session as a harness run uses it (its requests in flight found by frame)."""
 
 
-track_requests(TrackedSession, full_url=True)
+track_locust_clients()
 
 
 def main() -> int:

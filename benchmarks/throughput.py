@@ -494,7 +494,8 @@ def _beside(side: Side) -> float:
 
 def _cores(side: Side) -> str:
     return (f"{sum(side.cores.values()):.3f} (workers {side.cores['workers']:.3f}, nginx "
-            f"{side.cores['nginx']:.3f}, the rest {_beside(side):.3f})")
+            f"{side.cores['nginx']:.3f}, the rest {_beside(side):.3f}: "
+            + ", ".join(f"{role} {side.cores[role]:.4f}" for role in ROLES[1:4]) + ")")
 
 
 def _ratio(value: float, base: float) -> float:

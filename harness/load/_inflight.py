@@ -2,13 +2,21 @@
 
 Locust fires its ``request`` event when a request *ends*; one that never ends is never
 counted, so a frozen target looked fast and error-free. Locust has no request-start event,
-so the plugin tracks starts itself (pure logic here, no Locust import):
+and a hook on every request costs the users' own core (a wrapper around each session call
+cost ~3% of a Locust worker's time on a fast server), so the plugin looks for requests in
+flight only at a phase edge, where they matter (pure logic here, no Locust import):
 
-- every request made through Locust's ``HttpSession`` or ``FastHttpSession`` (``HttpUser``,
-  ``FastHttpUser``: the bundled HTTP users and any custom user built on them) is wrapped at
-  the class level: ``begin`` before it, ``end`` after it;
+- requests made through Locust's ``HttpSession`` or ``FastHttpSession`` (``HttpUser``,
+  ``FastHttpUser``: the bundled HTTP users and any custom user built on them) are *found*:
+  at an edge every suspended greenlet's frames are walked for a running
+  ``Session.request`` (its code object, :meth:`InFlight.watch`), which says when the
+  request started (its ``start_time`` local), its method, URL and name, and whether its
+  event comes after it returns (``catch_response``). Nothing runs per request. When a
+  Locust version lacks those locals, :meth:`InFlight.watch` refuses and the plugin wraps
+  ``request`` instead (:meth:`InFlight.wrap`: ``begin`` before, ``end`` after);
 - other users mark an exchange with ``harness.load.in_flight()`` (the bundled WebSocket
-  users do).
+  users do); a greenlet inside such a mark is not searched for session calls: the mark
+  is what it waits on.
 
 At each phase edge (and when the run ends) the requests that have been in flight longer
 than ``max(STUCK_FLOOR_S, STUCK_FACTOR x the slowest request that finished since the last
@@ -18,19 +26,18 @@ counted a second time. A request still stuck at the next edge is counted again t
 was in flight through that phase too). The adaptive part keeps a slow-but-working target
 (every request takes 5 s) from having its normal in-flight requests counted at each edge;
 a hung one is counted as soon as its requests outlive what the phase has shown is normal.
+The slowest finished request comes from the request events (the plugin's accumulator,
+:meth:`InFlight.saw`) and from the marks' own ends.
 
-A request's ``(request_type, name)``, when its start says it (Locust's HTTP sessions: the
-method and the name Locust will report; ``in_flight("WS", "ping")``), goes with it, so a
-stuck request is recorded under its own name too and a per-name error ratio sees it.
+A request's ``(request_type, name)`` (the name Locust will report; ``in_flight("WS",
+"ping")``) goes with it, so a stuck request is recorded under its own name too and a
+per-name error ratio sees it.
 
 Keys name the caller (the current greenlet): one greenlet has one request in progress at a
 time (nested marks stack), and the request event is fired in the greenlet that made it.
-
-The HTTP sessions' wrapper (:meth:`InFlight.wrap`) runs once per request on the users' own
-core, so its common case is two dict operations: a greenlet's one session call is kept as
-a plain tuple in ``_calls`` (no token, no name), and becomes a counted :class:`Pending` only
-if an edge finds it stuck. A call nested in another of the same greenlet, and every
-``in_flight`` mark, take the general path (tokens and a stack per greenlet).
+A found request counted as stuck is remembered by its greenlet and frame: the request
+event that greenlet fires next is dropped when it comes from inside that frame (the
+frame is on the event's stack) or, for ``catch_response=True``, after it returned.
 """
 
 from __future__ import annotations
@@ -38,14 +45,17 @@ from __future__ import annotations
 import functools
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import CodeType, FrameType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 STUCK_FLOOR_S: Final = 1.0  # a request younger than this at an edge is never stuck
 STUCK_FACTOR: Final = 2.0  # ... nor one younger than twice the slowest recent request
+# the locals a session's request function must have for its calls to be found by frame
+SESSION_LOCALS: Final = ("self", "method", "url", "name", "catch_response", "start_time")
 
 
 @dataclass(slots=True)
@@ -63,6 +73,14 @@ class Pending:
 Call = tuple[float, Any, tuple[Any, ...], dict[str, Any], bool]
 
 
+@dataclass(slots=True)
+class Found:
+    """A session call found by its frame at an edge and counted as stuck."""
+
+    frame: FrameType  # the running Session.request
+    catch_response: bool  # its event fires after it returns
+
+
 @dataclass
 class InFlight:
     """The requests of one Locust process that started and have not ended."""
@@ -72,6 +90,10 @@ class InFlight:
     _open: dict[int, Pending] = field(default_factory=dict)
     _stacks: dict[object, list[int]] = field(default_factory=dict)  # key -> open tokens
     _suppress: set[object] = field(default_factory=set)  # keys whose next event is dropped
+    # id(code) of each watched session request -> (code, full_url): looked up by identity
+    # (a code object's own hash walks its bytecode and constants)
+    _codes: dict[int, tuple[CodeType, bool]] = field(default_factory=dict)
+    _found: dict[object, Found] = field(default_factory=dict)  # key -> its counted call
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     slowest: float = 0.0  # seconds: the slowest request that ended since the last edge
     # True from the first request counted as stuck on: until then no request event can be
@@ -80,6 +102,26 @@ class InFlight:
 
     def __len__(self) -> int:
         return len(self._open) + len(self._calls)
+
+    def watch(self, code: CodeType, *, full_url: bool) -> bool:
+        """Find the running calls of a session's ``request`` (its ``code``) at each edge.
+        False (nothing watched) when the function lacks one of ``SESSION_LOCALS``: the
+        caller then tracks it with :meth:`wrap`. ``full_url``: named as FastHttpSession."""
+        if not all(local in code.co_varnames for local in SESSION_LOCALS):
+            return False
+        self._codes[id(code)] = (code, full_url)
+        return True
+
+    @property
+    def watching(self) -> bool:
+        """Whether any session's calls are found by frame (then pass ``frames`` to
+        :meth:`expire_named`)."""
+        return bool(self._codes)
+
+    def saw(self, seconds: float) -> None:
+        """A request that finished took ``seconds``: it sets the bar for stuck."""
+        if seconds > self.slowest:
+            self.slowest = seconds
 
     def wrap(self, original: Callable[..., Any], getcurrent: Callable[[], object], *,
              full_url: bool, clock: Callable[[], float] = time.time) -> Callable[..., Any]:
@@ -154,9 +196,14 @@ class InFlight:
         elif now - pending.started > self.slowest:
             self.slowest = now - pending.started
 
-    def should_record(self, key: object) -> bool:
-        """For the request listener, in the greenlet that fired the event: False when the
+    def should_record(self, key: object, frame: FrameType | None = None) -> bool:
+        """For the request listener, in the greenlet that fired the event (``frame``: the
+        listener's own, whose stack is searched for a counted call): False when the
         request was already recorded as stuck."""
+        found = self._found.pop(key, None)
+        if found is not None and (found.catch_response or _on_stack(found.frame, frame)):
+            return False
+        # (a counted call not on the stack ended without its event: this one is new)
         stack = self._stacks.get(key)
         if stack:  # innermost: the fast path is never taken while a key has a stack
             pending = self._open[stack[-1]]
@@ -186,10 +233,15 @@ class InFlight:
         return [age for age, _ in self.expire_named(at, floor, factor)]
 
     def expire_named(self, at: float, floor: float = STUCK_FLOOR_S, factor: float = STUCK_FACTOR,
+                     frames: Iterable[tuple[object, FrameType]] = (),
                      ) -> list[tuple[float, tuple[str, str] | None]]:
-        """``expire`` with each stuck request's ``(request_type, name)`` (None: unknown)."""
+        """``expire`` with each stuck request's ``(request_type, name)`` (None: unknown).
+        ``frames``: each suspended greenlet (key) with its innermost frame, searched for
+        the watched sessions' calls."""
         limit = self.stuck_after(floor, factor)
         stuck: list[tuple[float, tuple[str, str] | None]] = []
+        if self._codes:
+            stuck.extend(self._expire_frames(at, limit, frames))
         for pending in self._open.values():
             age = at - pending.started
             if age > limit:
@@ -212,6 +264,49 @@ class InFlight:
                 stuck.append((at - started, name))
         self.slowest = 0.0
         return stuck
+
+    def _expire_frames(self, at: float, limit: float, frames: Iterable[tuple[object, FrameType]],
+                       ) -> list[tuple[float, tuple[str, str] | None]]:
+        stuck: list[tuple[float, tuple[str, str] | None]] = []
+        found: dict[object, Found] = {}
+        codes = self._codes
+        for key, top in frames:
+            if key in self._stacks:
+                continue  # inside an in_flight mark: the mark is what it waits on
+            frame: FrameType | None = top
+            while frame is not None and id(frame.f_code) not in codes:
+                frame = frame.f_back
+            if frame is None:
+                continue
+            local = frame.f_locals
+            started = local.get("start_time")
+            if not isinstance(started, float) or at - started <= limit:
+                earlier = self._found.get(key)
+                if earlier is not None and earlier.frame is frame:
+                    found[key] = earlier  # counted before, not stuck by today's bar: still marked
+                continue  # not sent yet, or not stuck
+            name = request_name(local.get("self"),
+                                (local.get("method"), local.get("url"), local.get("name")), {},
+                                full_url=codes[id(frame.f_code)][1])
+            found[key] = Found(frame, bool(local.get("catch_response")))
+            stuck.append((at - started, name))
+        for key, earlier in self._found.items():
+            # counted at an earlier edge and returned since: its event (catch_response)
+            # may still come, unless its greenlet is gone
+            if key not in found and earlier.catch_response and not getattr(key, "dead", False):
+                found[key] = earlier
+        self._found = found
+        if found:
+            self.any_counted = True
+        return stuck
+
+
+def _on_stack(frame: FrameType, top: FrameType | None) -> bool:
+    while top is not None:
+        if top is frame:
+            return True
+        top = top.f_back
+    return False
 
 
 def request_name(session: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,

@@ -14,8 +14,9 @@ On the plan's end (``PhaseShape.on_plan_end``) or on ``quitting`` (SIGTERM) the 
 standalone process *drains*: stops the users, waits briefly for the workers' final windows,
 and writes every remaining second.
 
-Requests in flight (``_inflight.py``): every process that runs users tracks them and, at
-each phase edge, records the stuck ones as failures with their age, in the phase's last
+Requests in flight (``_inflight.py``): every process that runs users finds them at each
+phase edge (Locust's HTTP sessions' calls by their frames, ``in_flight`` marks) and
+records the stuck ones as failures with their age, in the phase's last
 whole second (the edge loop wakes on it, and every flush or shipment first processes the
 edges that are due, so the second cannot be written or shipped without them). The
 standalone process does the same for what is still stuck when it drains.
@@ -40,16 +41,20 @@ recorded in all when it ships its final windows, so a test can check the merge a
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import math
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 import gevent
+import greenlet
 from gevent.event import Event
 from locust import events
 from locust.env import Environment
@@ -63,7 +68,7 @@ from locust.runners import (
 )
 
 from harness.events import EventKind
-from harness.load._inflight import TRACKER
+from harness.load._inflight import SESSION_LOCALS, TRACKER
 from harness.load._plan import (
     HEARTBEAT_FILE,
     LOAD_START_FILE,
@@ -190,7 +195,7 @@ class LatencyPlugin:
         # cost more than the recording itself: with four named parameters the listener
         # added ~10,000 instructions to a request, ~4,400 now (callgrind, bare Locust's
         # request ~550,000). tests/unit/test_request_listener.py pins the names.
-        if TRACKER.any_counted and not TRACKER.should_record(gevent.getcurrent()):
+        if TRACKER.any_counted and not TRACKER.should_record(gevent.getcurrent(), sys._getframe()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
         self.acc.record(now, response_time, exception is not None, (request_type, name))
@@ -240,9 +245,12 @@ class LatencyPlugin:
             self._record_stuck(cutoff, cutoff - 0.5)
 
     def _record_stuck(self, at: float, where: float) -> None:
-        stuck = TRACKER.expire_named(at)
+        TRACKER.saw(self.acc.pop_slowest() / 1000.0)  # the bar: what finished since the last edge
+        frames = _suspended_frames(getattr(self.runner, "user_greenlets", ())) if TRACKER.watching else ()
+        stuck = TRACKER.expire_named(at, frames=frames)
         for age, name in stuck:
             self.acc.record(where, age * 1000.0, True, name)
+        self.acc.pop_slowest()  # the stuck ones' ages set no bar for the next edge
         if stuck:
             log.warning("%d requests still in flight after up to %.1f s: recorded as failed",
                         len(stuck), max(age for age, _ in stuck))
@@ -439,11 +447,36 @@ def _track_requests(cls: type, *, full_url: bool = False) -> None:
 
 
 def _track_locust_clients() -> None:
+    """Find Locust's HTTP sessions' requests in flight by their frames at the edges; wrap
+    ``request`` instead where this Locust's function lacks the locals read there."""
     from locust.clients import HttpSession
     from locust.contrib.fasthttp import FastHttpSession
 
-    _track_requests(HttpSession)
-    _track_requests(FastHttpSession, full_url=True)
+    for cls, full_url in ((HttpSession, False), (FastHttpSession, True)):
+        request = cls.request
+        code = getattr(request, "__code__", None)
+        if getattr(request, "_harness_tracked", False):
+            continue
+        if code is None or not TRACKER.watch(code, full_url=full_url):
+            log.warning("%s.request has not the locals %s: its requests in flight are "
+                        "tracked by a wrapper around each call instead (slower)",
+                        cls.__name__, ", ".join(SESSION_LOCALS))
+            _track_requests(cls, full_url=full_url)
+
+
+def _suspended_frames(users: Iterable[object] = ()) -> list[tuple[object, FrameType]]:
+    """Every other live greenlet with the frame it is suspended in: the users' (``users``,
+    the runner's, even if frozen out of the collector's view) and any greenlet they spawned.
+    Runs at a phase edge only: it walks every object the collector tracks (~0.1 s with
+    10,000 users here)."""
+    current = greenlet.getcurrent()
+    found: dict[int, tuple[object, FrameType]] = {}
+    for obj in itertools.chain(users, gc.get_objects()):
+        if isinstance(obj, greenlet.greenlet) and obj is not current:
+            frame = obj.gr_frame
+            if frame is not None:
+                found[id(obj)] = (obj, frame)
+    return list(found.values())
 
 
 _plugin: LatencyPlugin | None = None

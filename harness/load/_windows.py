@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import weakref
-from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,12 +194,31 @@ class Window:
         return (fmt(round(t, 3)), str(self.requests), str(self.failures), *cells)
 
 
+def _table(rows: list[float | bool | None]) -> np.ndarray:
+    """A batch's flat rows as an (n, 3) float array: None (and anything a custom user
+    passed that is not a number) reads as nan, i.e. not timed; bools as 0/1."""
+    try:
+        flat = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        flat = np.array([_number(v) for v in rows], dtype=np.float64)
+    return flat.reshape(-1, 3)
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 class Accumulator:
     """The windows of one process since the last :meth:`take` (used inside request events).
 
     :meth:`record` runs once per request in the request listener, on the same core as the
-    users, so it only appends the request to a per-key batch (three floats in an
-    ``array``: no object per request for the garbage collector to walk); the batch is
+    users, so it only appends the request to a per-key batch (a flat list: the time, the
+    response time and whether it failed, as given: floats and a bool, none of which the
+    garbage collector tracks; an ``array('d')`` converted each item through
+    ``PyArg_Parse``, ~1,000 instructions a request); the batch is
     folded into the windows with numpy (:func:`add_micros`) on :meth:`take` and whenever a
     key's batch reaches ``fold_at`` rows (bounded memory between takes). Keys are taken as
     the request event gives them and made ``(str, str)`` when folded. Recording a request
@@ -211,11 +229,12 @@ class Accumulator:
     def __init__(self, cap: NameCap | None = None, fold_at: int = 8192) -> None:
         self._fold_len = 3 * fold_at
         self._windows: dict[int, Window] = {}
-        # key -> flat rows (epoch, response time ms or nan, failed 0/1); None: total only
-        self._batch: dict[tuple[Any, Any] | None, array[float]] = {}
+        # key -> flat rows (epoch, response time ms or None, failed); None: total only
+        self._batch: dict[tuple[Any, Any] | None, list[float | bool | None]] = {}
         self.cap = cap if cap is not None else NameCap()
         self.recorded = 0  # requests folded into windows so far, failed ones too
         self.recorded_failed = 0
+        self.slowest_ms = 0.0  # the slowest response time folded since pop_slowest
 
     def record(self, now: float, response_time_ms: float | None, failed: bool,
                key: tuple[Any, Any] | None = None) -> None:
@@ -223,16 +242,15 @@ class Accumulator:
         None in it reads as ""); None: in the total only."""
         rows = self._batch.get(key)
         if rows is None:
-            rows = self._batch[key] = array("d")
-        rows.extend((now, math.nan if response_time_ms is None else response_time_ms,
-                     1.0 if failed else 0.0))
+            rows = self._batch[key] = []
+        rows.extend((now, response_time_ms, failed))
         if len(rows) >= self._fold_len:
             self._fold()
 
     def _fold(self) -> None:
         batch, self._batch = self._batch, {}
         for raw_key, rows in batch.items():
-            table = np.frombuffer(rows, dtype=np.float64).reshape(-1, 3)
+            table = _table(rows)
             capped = None if raw_key is None else self.cap.key(
                 (str(raw_key[0] or ""), str(raw_key[1] or "")), len(table))
             seconds = np.floor(table[:, 0]).astype(np.int64)
@@ -249,7 +267,10 @@ class Accumulator:
                 self.recorded += len(part)
                 self.recorded_failed += failures
                 times = part[:, 1]
-                micros = to_micros_array(times[np.isfinite(times)])
+                timed = times[np.isfinite(times)]
+                if len(timed):
+                    self.slowest_ms = max(self.slowest_ms, float(timed.max()))
+                micros = to_micros_array(timed)
                 add_micros(window.hist, micros)
                 if capped is not None:
                     sub = window.names.get(capped)
@@ -258,6 +279,13 @@ class Accumulator:
                     sub.requests += len(part)
                     sub.failures += failures
                     add_micros(sub.hist, micros)
+
+    def pop_slowest(self) -> float:
+        """The slowest response time (ms) recorded since the last call, everything recorded
+        so far folded first; starts again from 0."""
+        self._fold()
+        slowest, self.slowest_ms = self.slowest_ms, 0.0
+        return slowest
 
     @property
     def pending(self) -> int:

@@ -64,6 +64,32 @@ def test_pending_counts_what_is_recorded_and_not_yet_folded() -> None:
     assert acc.pending == 0 and acc.recorded == 4
 
 
+def test_a_response_time_that_is_not_a_number_is_counted_not_timed() -> None:
+    """The batch keeps what the request event gave: None, or a custom user's odd value,
+    is a request counted (failed or not) without a time; the rest of the batch is intact."""
+    acc = Accumulator()
+    acc.record(100.1, 5.0, False, ("GET", "/a"))
+    acc.record(100.2, None, True, ("GET", "/a"))
+    acc.record(100.3, "slow", False, ("GET", "/a"))  # type: ignore[arg-type]
+    acc.record(100.4, 7, True, ("GET", "/a"))
+    window = acc.take()[100]
+    assert (window.requests, window.failures) == (4, 2)
+    assert window.hist.get_total_count() == 2 and window.hist.get_max_value() == 7003
+    assert acc.pop_slowest() == 7.0  # since the last pop, taken or not
+
+
+def test_pop_slowest_is_the_slowest_time_recorded_since_the_last_pop() -> None:
+    acc = Accumulator()
+    for t, ms in ((10.1, 3.0), (10.2, 250.0), (11.5, 40.0)):
+        acc.record(t, ms, False)
+    acc.record(11.6, None, True)
+    assert acc.pop_slowest() == 250.0  # folded first: nothing left pending
+    assert acc.pending == 0
+    acc.record(12.0, 9.0, False)
+    assert acc.pop_slowest() == 9.0
+    assert acc.pop_slowest() == 0.0
+
+
 def test_request_without_a_response_time_is_counted_not_timed() -> None:
     """A request event with response_time None counts, but adds nothing to the histogram."""
     w = Window()
