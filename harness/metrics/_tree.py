@@ -20,12 +20,14 @@ through Toxiproxy, ~40,000 sockets and a 10,000-fd worker, each is 100-200 ms of
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import psutil
 
@@ -34,6 +36,7 @@ from harness.metrics._tcp import TRACKED, count_states, fd_sockets, read_tcp_sta
 TREE_KINDS = ("fds", "rss", "threads", "conns", "close_wait")
 SUMMED = ("fds", "rss", "threads")
 PPID_MAX_AGE = 0.25  # seconds one scan of every process's parent serves every tree
+PPID_FULL_EVERY = 30  # every n-th scan reads every process's parent afresh
 
 
 class ParentTable:
@@ -45,14 +48,30 @@ class ParentTable:
     each did that scan again (py-spy: a fifth of the harness process's own CPU in a run).
     A scan is reused by a tree that has not used it yet and only while it is younger than
     ``max_age``: a tree's next reading (the next tick, or a reader reading again) always
-    scans afresh, so a process forked since its last reading is found, as before."""
+    scans afresh, so a process forked since its last reading is found, as before.
 
-    def __init__(self, max_age: float = PPID_MAX_AGE) -> None:
+    A scan after the first reads only what may have changed: it lists /proc's pids and reads
+    the parent of each pid it has not seen, and of each whose parent has gone (its child was
+    re-parented); every ``full_every``-th scan reads them all (a pid reused between two scans
+    is told apart then at the latest: with pid_max 32768 that takes 32,768 forks in a
+    second). A process's parent changes only when that parent exits, so the rest stays
+    right: ~0.3 ms a scan instead of ~3 ms with 80 processes here."""
+
+    def __init__(self, max_age: float = PPID_MAX_AGE, full_every: int = PPID_FULL_EVERY,
+                 pids: Callable[[], list[int]] | None = None,
+                 parents: Callable[[list[int]], dict[int, int]] | None = None) -> None:
         self.max_age = max_age
+        self.full_every = full_every
         self._lock = threading.Lock()
         self._at = -math.inf
         self._scan = 0  # which scan ``_children`` is; also how many were taken
         self._children: dict[int, list[int]] = {}
+        self._ppid: dict[int, int] = {}
+        incremental = pids is not None or _PROC.is_dir()
+        self._pids = pids if pids is not None else _proc_pids
+        self._parents = parents if parents is not None else _proc_parents
+        self._incremental = incremental and full_every > 1
+        self.reads = 0  # parents read one by one (the incremental scans' cost)
 
     @property
     def scans(self) -> int:
@@ -66,8 +85,9 @@ class ParentTable:
         with self._lock:
             now = time.monotonic()
             if now - self._at > self.max_age or self._scan == used:
+                self._ppid = self._parent_map()
                 children: dict[int, list[int]] = {}
-                for child, parent in _ppid_map().items():
+                for child, parent in self._ppid.items():
                     children.setdefault(parent, []).append(child)
                 self._children, self._at, self._scan = children, now, self._scan + 1
             table, scan = self._children, self._scan
@@ -81,6 +101,48 @@ class ParentTable:
                     found.append(child)
                     todo.append(child)
         return found, scan
+
+
+    def _parent_map(self) -> dict[int, int]:
+        if not self._incremental or self._scan % self.full_every == 0:
+            return self._parents(self._pids()) if self._incremental else _ppid_map()
+        pids = self._pids()
+        alive = set(pids)
+        known, ppid = self._ppid, {}
+        unread = []
+        for pid in pids:
+            parent = known.get(pid)
+            if parent is None or (parent not in alive and parent != 0):
+                unread.append(pid)  # new, or re-parented since its parent exited
+            else:
+                ppid[pid] = parent
+        self.reads += len(unread)
+        ppid.update(self._parents(unread))
+        return ppid
+
+
+_PROC = Path("/proc")
+
+
+def _proc_pids() -> list[int]:
+    return [int(name) for name in os.listdir(_PROC) if name.isdigit()]
+
+
+def _proc_parents(pids: list[int]) -> dict[int, int]:
+    """``{pid: ppid}`` from /proc/<pid>/stat (the 4th field, after the ``(comm)`` that may
+    hold spaces and parentheses); a pid gone meanwhile is left out."""
+    found: dict[int, int] = {}
+    for pid in pids:
+        try:
+            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+            try:
+                data = os.read(fd, 4096)
+            finally:
+                os.close(fd)
+            found[pid] = int(data[data.rfind(b")") + 2:].split(b" ", 2)[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _ppid_map() -> dict[int, int]:
