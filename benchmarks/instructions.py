@@ -31,6 +31,7 @@ Everything listens on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -111,8 +112,15 @@ def measure(tmp: Path, mode: str, requests: int, url: str, users: int) -> int:
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
             __file__, "--child", mode, str(requests), url, str(tmp / f"run-{mode}-{requests}"),
             str(users)]
+    # numpy's OpenBLAS threads (numpy comes with the harness's imports in every mode) spin
+    # between jobs; under valgrind, which runs one thread at a time, that spinning counted
+    # ~10,000 instructions a request in the modes that built a LatencyPlugin and ~750 in
+    # bare, none of it the code measured (a harness run's Locust worker, timed: its threads
+    # beside the main one took 5 of its 1,057 CPU ticks)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     with log.open("wb") as fh:
-        code = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, timeout=1800).returncode
+        code = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, timeout=1800,
+                              env=env).returncode
     if code != 0:
         raise RuntimeError(f"{mode} ({requests} requests) exited {code}:\n"
                            f"{log.read_text(errors='replace')[-2000:]}")
