@@ -27,10 +27,10 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import psutil
 
+from harness._procs import PROC, stat
 from harness.metrics._tcp import TRACKED, count_states, fd_sockets, read_tcp_states
 
 TREE_KINDS = ("fds", "rss", "threads", "conns", "close_wait")
@@ -67,11 +67,10 @@ class ParentTable:
         self._scan = 0  # which scan ``_children`` is; also how many were taken
         self._children: dict[int, list[int]] = {}
         self._ppid: dict[int, int] = {}
-        incremental = pids is not None or _PROC.is_dir()
+        incremental = pids is not None or PROC.is_dir()
         self._pids = pids if pids is not None else _proc_pids
         self._parents = parents if parents is not None else _proc_parents
         self._incremental = incremental and full_every > 1
-        self.reads = 0  # parents read one by one (the incremental scans' cost)
 
     @property
     def scans(self) -> int:
@@ -116,32 +115,24 @@ class ParentTable:
                 unread.append(pid)  # new, or re-parented since its parent exited
             else:
                 ppid[pid] = parent
-        self.reads += len(unread)
         ppid.update(self._parents(unread))
         return ppid
 
 
-_PROC = Path("/proc")
-
-
 def _proc_pids() -> list[int]:
-    return [int(name) for name in os.listdir(_PROC) if name.isdigit()]
+    return [int(name) for name in os.listdir(PROC) if name.isdigit()]
 
 
 def _proc_parents(pids: list[int]) -> dict[int, int]:
-    """``{pid: ppid}`` from /proc/<pid>/stat (the 4th field, after the ``(comm)`` that may
-    hold spaces and parentheses); a pid gone meanwhile is left out."""
+    """``{pid: ppid}`` from each /proc/<pid>/stat; a pid gone meanwhile is left out."""
     found: dict[int, int] = {}
     for pid in pids:
         try:
-            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
-            try:
-                data = os.read(fd, 4096)
-            finally:
-                os.close(fd)
-            found[pid] = int(data[data.rfind(b")") + 2:].split(b" ", 2)[1])
-        except (OSError, ValueError, IndexError):
+            st = stat(pid)
+        except (ValueError, IndexError):  # a stat line cut short
             continue
+        if st is not None:
+            found[pid] = st.ppid
     return found
 
 
