@@ -306,7 +306,8 @@ class Run:
             raise failure
 
     def _up(self) -> None:
-        self.progress.log(f"starting {self.options.backend} backend: toxiproxy and "
+        tools = "toxiproxy and " if self.scenario.proxies else ""
+        self.progress.log(f"starting {self.options.backend} backend: {tools}"
                           f"{len(self.scenario.all_targets)} target(s)")
         ctx = BackendContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)
         self.topology = topo = self.backend.up(ctx)

@@ -113,6 +113,20 @@ class FaultInjector(Protocol):
         """Remove every fault and proxy; returns the problems met (never raises)."""
 
 
+class NoProxies:
+    """The injector of a run whose scenario declares no proxy (no toxiproxy-server runs).
+    Validation refuses a fault on an undeclared proxy, so ``add_fault`` is never reached."""
+
+    def add_fault(self, proxy: str, fault: Fault, name: str | None = None) -> str:
+        raise ScenarioError("faults", [f"proxy {proxy!r}: the scenario declares no proxies"])
+
+    def remove_fault(self, proxy: str, toxic: str) -> None:
+        return None
+
+    def clear(self) -> list[str]:
+        return []
+
+
 @dataclass
 class Topology:
     """What ``Backend.up`` returns: where load goes, what to sample, how to inject faults."""

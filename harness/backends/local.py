@@ -31,7 +31,16 @@ import requests
 
 from harness._ports import LOOPBACK, PortAllocator
 from harness._process import ManagedProcess, wait_until
-from harness.backends._base import Backend, BackendContext, ProcessExit, TargetHandle, TargetPlan, Topology
+from harness.backends._base import (
+    Backend,
+    BackendContext,
+    FaultInjector,
+    NoProxies,
+    ProcessExit,
+    TargetHandle,
+    TargetPlan,
+    Topology,
+)
 from harness.backends._netns import Netns, release, require_machine, reserve
 from harness.chaos.toxiproxy import ToxiproxyClient, ToxiproxyGroup
 from harness.errors import (
@@ -69,7 +78,7 @@ class PlannedTarget(TargetPlan):
 class Plan:
     """Ports and commands for one run, computed before anything starts."""
 
-    toxiproxy: Tool
+    toxiproxy: Tool | None  # None: the scenario declares no proxy, no toxiproxy-server runs
     api_port: int
     proxy_ports: dict[str, int]
     targets: list[PlannedTarget] = field(default_factory=list)
@@ -79,6 +88,8 @@ class Plan:
     @property
     def servers(self) -> list[tuple[str, int, dict[str, int]]]:
         """Every toxiproxy-server process: (name, API port, proxy name -> listen port)."""
+        if self.toxiproxy is None:
+            return []
         return [(toxiproxy_name(i), api, ports) for i, (api, ports)
                 in enumerate([(self.api_port, self.proxy_ports), *self.more])]
 
@@ -126,12 +137,16 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
 
     ``netns`` holds the namespace reserved for each ``netns: true`` target."""
     netns = netns or {}
-    tool = require_toxiproxy()
+    # no proxy, nothing for Toxiproxy to do: a run without one neither needs the binary nor
+    # starts (and samples, and probes) a server that carries no connection
+    tool = require_toxiproxy() if scenario.proxies else None
     ports = PortAllocator()
-    api_port = ports.take(None, "toxiproxy API")
+    api_port = ports.take(None, "toxiproxy API") if tool is not None else 0
     target_ports = {t.name: ports.take(t.port, f"target {t.name!r}") for t in scenario.all_targets}
     proxy_ports = {p.name: ports.take(p.listen_port, f"proxy {p.name!r}") for p in scenario.proxies}
-    values = {"host": LOOPBACK, "toxiproxy.port": str(api_port)}
+    values = {"host": LOOPBACK}
+    if tool is not None:
+        values["toxiproxy.port"] = str(api_port)
     for name, port in target_ports.items():
         values[f"targets.{name}.port"] = str(port)
         reach = netns[name].addresses.service if name in netns else LOOPBACK
@@ -140,7 +155,7 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
         values[f"proxies.{name}.port"] = str(port)
         values[f"proxies.{name}.addr"] = f"{LOOPBACK}:{port}"
     plan = Plan(tool, api_port, proxy_ports)
-    for i in range(1, toxiproxy_processes(scenario)):
+    for i in range(1, toxiproxy_processes(scenario) if tool is not None else 0):
         name = toxiproxy_name(i)
         plan.more.append((ports.take(None, f"{name} API"),
                           {p.name: ports.take(None, f"proxy {p.name!r} in {name}")
@@ -214,12 +229,12 @@ class LocalBackend(Backend):
             raise
         self.toxiproxy_processes = len(self.plan.servers)
         self._servers: list[tuple[ManagedProcess, ToxiproxyClient]] = []
-        self._client: ToxiproxyClient | None = None
         self._targets: list[ManagedProcess] = []
         self._reported: set[str] = set()
 
     def versions(self) -> dict[str, str]:
-        return {"toxiproxy": self.plan.toxiproxy.version}
+        tool = self.plan.toxiproxy
+        return {"toxiproxy": tool.version} if tool is not None else {}
 
     # ------------------------------------------------------------------ up
 
@@ -227,7 +242,9 @@ class LocalBackend(Backend):
         run_dir = ctx.run_dir
         logs = run_dir / "logs"
         plan = self.plan
-        for name, api_port, _ in plan.servers:
+        version = plan.toxiproxy.version if plan.toxiproxy is not None else None
+        for name, api_port, _ in plan.servers:  # none when the scenario declares no proxy
+            assert plan.toxiproxy is not None
             proc = ManagedProcess(
                 name,
                 [str(plan.toxiproxy.path), "-host", LOOPBACK, "-port", str(api_port),
@@ -235,7 +252,6 @@ class LocalBackend(Backend):
                 log_dir=logs, role="control",
             ).start()
             self._servers.append((proc, ToxiproxyClient(LOOPBACK, api_port, timeout=5.0)))
-        self._client = self._servers[0][1]
         controls: dict[str, TargetHandle] = {}
         for proc, client in self._servers:
             if not wait_until(partial(_answers, proc, client), timeout=15):
@@ -244,7 +260,7 @@ class LocalBackend(Backend):
                     f"toxiproxy-server{which} did not answer on {LOOPBACK}:{client.port} "
                     f"within 15s\n" + proc.tail())
             ctx.events.emit(EventKind.PROCESS_START, process=proc.name, role="control",
-                            pid=proc.pid, version=plan.toxiproxy.version)
+                            pid=proc.pid, version=version)
             assert proc.pid is not None
             controls[proc.name] = TargetHandle(
                 name=proc.name, role="control", pid=proc.pid, port=client.port,
@@ -269,8 +285,9 @@ class LocalBackend(Backend):
         for planned in plan.targets:
             targets[planned.target.name] = self._start_target(planned, logs, ctx)
         self._check_upstreams()
-        injector = (self._client if len(self._servers) == 1
-                    else ToxiproxyGroup([client for _, client in self._servers]))
+        injector: FaultInjector = (
+            NoProxies() if not self._servers else self._servers[0][1] if len(self._servers) == 1
+            else ToxiproxyGroup([client for _, client in self._servers]))
         return Topology(toxiproxy=injector, proxies=proxies, targets=targets, controls=controls,
                         listeners=listeners if len(self._servers) > 1 else {})
 

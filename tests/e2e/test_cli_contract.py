@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.testing import free_port
 from tests.conftest import REPO, processes_with_env, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -90,6 +91,36 @@ def test_missing_toxiproxy_exits_3_with_how_to(tmp_path: Path):
     assert "toxiproxy-server not found" in result.stderr
     assert "go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0" in result.stderr
     assert not (tmp_path / "r").exists(), "nothing may start (or be written) before preflight"
+
+
+def test_scenario_without_proxies_needs_no_toxiproxy(tmp_path: Path):
+    """No ``proxies:``: the run loads the target straight, starts no toxiproxy-server (the
+    binary is not even looked for: the same environment as above has none) and judges the
+    target as usual."""
+    port = free_port()
+    scenario = tmp_path / "direct.yaml"
+    scenario.write_text(textwrap.dedent(f"""\
+        name: direct
+        target: {{name: api, sample: healthy, port: {port}}}
+        load: {{user: HttpApiUser, users: 5, spawn_rate: 5, host: "http://127.0.0.1:{port}",
+                options: {{path: /api/item/1}}}}
+        phases: [{{name: steady, duration: 8s}}]
+        thresholds: {{error_ratio: {{max: 0.01}}}}
+        """))
+    env = {k: v for k, v in os.environ.items() if k != "TOXIPROXY_SERVER"}
+    env["PATH"] = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
+    env["HARNESS_TOOLS_DIR"] = str(tmp_path / "no-tools")
+    out = tmp_path / "run"
+    result = run_cli("run", str(scenario), "--out", str(out), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    started = {e.get("process") for e in events if e["kind"] == "process_start"}
+    assert "api" in started and not any("toxiproxy" in str(p) for p in started), started
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdict"] == "pass", summary
+    requests = sum(float(line.split(",")[1]) for line in
+                   (out / "latency.csv").read_text().splitlines()[1:])
+    assert requests > 50, f"the load did not reach the target straight: {requests} requests"
 
 
 def test_taken_port_exits_3_before_starting(tmp_path: Path):
