@@ -73,8 +73,7 @@ SCENARIO = """\
 name: throughput
 target: {{name: nginx, command: {command}, port: {port}, health: {{http: /}},
           metrics: {{fds: "proc:fds", rss: "proc:rss"}}}}
-proxies: [{{name: front, upstream: nginx}}]
-load: {{user: HttpApiUser, users: {users}, spawn_rate: {rate}, workers: {workers},
+{proxies}load: {{user: HttpApiUser, users: {users}, spawn_rate: {rate}, workers: {workers},
         host: {host}, options: {options}}}
 phases: [{{name: steady, duration: {duration}s}}]
 """
@@ -246,6 +245,8 @@ def _harness_scenario(tmp: Path, users: int, duration: int, workers: int,
     scenario.write_text(SCENARIO.format(
         command=json.dumps(nginx_argv(folder, port)), port=port, users=users, rate=SPAWN_RATE,
         workers=workers, host="front" if proxy else f"http://127.0.0.1:{port}",
+        # direct: no proxy, so no toxiproxy-server (bare Locust's direct side has none)
+        proxies="proxies: [{name: front, upstream: nginx}]\n" if proxy else "",
         options=json.dumps(OPTIONS), duration=duration))
     return scenario, tmp / f"run-{time.time_ns()}"
 

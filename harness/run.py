@@ -56,7 +56,12 @@ from harness.watchdog import FROZEN_AFTER, PROBE_EVERY, Watchdog
 # the load's host URL, or its URLs when the proxy listens in several toxiproxy-servers
 LoadFactory = Callable[[Scenario, str | list[str], Path, float], LoadRunner]
 
-POLL = 0.2
+POLL = 0.2  # seconds between looks while waiting for something to happen (start, exit)
+# seconds between two passes of the phase loop (processes, watchdog, progress), or the
+# watchdog's probe interval when shorter; a signal wakes it at once. At 0.2 s the passes
+# were ~0.002 of a core, a third of the harness process's beside a loaded Locust
+# (benchmarks/throughput.py, nginx target: 0.006 -> 0.004 of a core at 0.5 s)
+PHASE_POLL = 0.5
 LOCUST_READY_TIMEOUT = 60.0
 
 
@@ -468,6 +473,8 @@ class Run:
         """Wait for the phase's end; False when the run must stop (signal or crash)."""
         assert self.sampler is not None
         total = self.scenario.duration
+        # no slower than the watchdog's probes (a short tool_timeout probes more often)
+        poll = min(PHASE_POLL, self.watchdog.every) if self.watchdog is not None else PHASE_POLL
         while time.time() < until:
             if self.stop.requested:
                 return False
@@ -483,7 +490,7 @@ class Run:
             self.progress.update(Status(
                 phase=phase, elapsed=time.time() - load_start, total=total, rps=requests,
                 p99_ms=p99, errors=tail.failures, faults=faults, targets=targets))
-            time.sleep(min(POLL, max(0.0, until - time.time())))
+            self.stop.event.wait(min(poll, max(0.0, until - time.time())))
         return True
 
     def _check_processes(self, phase: str) -> bool:

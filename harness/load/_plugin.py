@@ -91,7 +91,7 @@ from harness.runfolder import EventLog, write_json_atomic
 log = logging.getLogger("harness.load")
 PAYLOAD_KEY = "harness_latency"  # in report_to_master data, and the final custom message
 LOAD_START_KEY = "harness_load_start"  # master -> workers: the epoch load began
-FLUSH_EVERY = 0.2  # seconds between writer passes
+FLUSH_EVERY = 1.0  # seconds between writer passes (windows complete once a second)
 MAX_LAG = 3 * WORKER_REPORT_INTERVAL + 1  # a silent worker stalls the timeline no longer
 FINAL_WAIT = 3.0  # seconds the master waits for the workers' final windows
 SHAPE_STOP_WAIT = 3.0  # seconds SIGTERM waits for the shape to end the plan (a tick is ~1 s)
