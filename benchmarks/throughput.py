@@ -16,9 +16,10 @@ is one cgroup of equal CPU weight (``benchmarks/_cpugroup.py``) holding everythi
   ``toxiproxy``, its own toxiproxy-server with one proxy and no toxic; requests/s from
   ``--json`` over the span from its first to its last request;
 - harness: ``harness run`` with ``workers: N`` (the HDR plugin, the phase shape, the 1 s
-  sampler, the supervisors; its own nginx target and toxiproxy-server), with ``load.host``
-  nginx (``direct``) or the proxy (``toxiproxy``); requests/s from ``latency.csv``, over the
-  whole seconds of the bare side's window.
+  sampler, the supervisors; its own nginx target), with ``load.host`` nginx and no proxy
+  declared (``direct``: no toxiproxy-server runs, as on the bare side) or the proxy of its
+  own toxiproxy-server (``toxiproxy``); requests/s from ``latency.csv``, over the whole
+  seconds of the bare side's window.
 
 Both sides share one core (``--cpu``): on two, the scheduler tends to leave each side on
 its own vCPU, and the two move independently (bare beside bare read 0.92-1.34 that way).
