@@ -27,6 +27,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/_apt.sh
+. "$REPO/scripts/_apt.sh"
 STATE="${HARNESS_DOCKER_STATE:-$REPO/.tools/docker}"
 COMPOSE_VERSION="${COMPOSE_VERSION:-v2.40.3}"
 TOXIPROXY_VERSION="v2.12.0"
@@ -64,8 +66,8 @@ docker.io (install Docker, or start dockerd, then run me again)"
     command -v apt-get >/dev/null 2>&1 || die "no Docker engine answers and there is no \
 apt-get to install docker.io: install Docker by hand"
     say "installing Debian's docker.io (dockerd, containerd, runc)..."
-    apt-get update -qq || die "apt-get update failed (is the Debian mirror reachable?)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    apt_get update -qq || die "apt-get update failed (is the Debian mirror reachable?)"
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends \
       docker.io iptables >/dev/null || die "apt-get install docker.io failed"
   fi
   if [ -S /var/run/docker.sock ] && ! our_dockerd_pid >/dev/null \
@@ -171,7 +173,7 @@ build_debian() {
   have_image local/debian:bookworm && return
   command -v debootstrap >/dev/null 2>&1 || {
     say "installing debootstrap..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -qq debootstrap >/dev/null \
       || die "apt-get install debootstrap failed"
   }
   local mirror rootfs t0

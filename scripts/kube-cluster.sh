@@ -41,6 +41,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/_apt.sh
+. "$REPO/scripts/_apt.sh"
 TOOLS="${HARNESS_TOOLS_DIR:-$REPO/.tools}"
 # versions: what gets built (binaries are kept per Kubernetes version)
 KUBE_VERSION="${KUBE_VERSION:-v1.32.13}"
@@ -247,7 +249,7 @@ install_packages() {
   # a package's own service (etcd's) must not start: only what this script starts runs
   local policy=/usr/sbin/policy-rc.d made=""
   if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; made=1; fi
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  { apt_get update -qq && DEBIAN_FRONTEND=noninteractive apt_get install -y -qq \
       --no-install-recommends "${missing[@]}" >/dev/null; } \
     || { [ -z "$made" ] || rm -f "$policy"; die "apt-get install ${missing[*]} failed"; }
   [ -z "$made" ] || rm -f "$policy"

@@ -38,6 +38,8 @@ cleanup() { if [[ $own_policy == 1 ]]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# shellcheck source=scripts/_apt.sh
+. "$(dirname "$0")/_apt.sh"
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "third-party servers: installed ${missing[*]}"
