@@ -81,11 +81,12 @@ def needed_fds(scenario: Scenario, toxiproxy_processes: int = 1) -> int:
 def toxiproxy_processes(scenario: Scenario, hard: int | None = None) -> int:
     """How many toxiproxy-server processes the local backend runs: the scenario's
     ``toxiproxy_processes`` when it sets one, else as many as keep each under the open-file
-    hard limit ``hard`` (default: this process's) with two FDs per proxied connection."""
+    hard limit ``hard`` (default: this process's) with two FDs per proxied connection; none
+    when the scenario declares no proxy (nothing to carry)."""
+    if not scenario.proxies:
+        return 0
     if scenario.toxiproxy_processes is not None:
         return scenario.toxiproxy_processes
-    if not scenario.proxies:
-        return 1
     if hard is None:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard == resource.RLIM_INFINITY:

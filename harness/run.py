@@ -311,7 +311,7 @@ class Run:
             raise failure
 
     def _up(self) -> None:
-        tools = "toxiproxy and " if self.scenario.proxies else ""
+        tools = "toxiproxy and " if self.backend.toxiproxy_processes else ""
         self.progress.log(f"starting {self.options.backend} backend: {tools}"
                           f"{len(self.scenario.all_targets)} target(s)")
         ctx = BackendContext(scenario=self.scenario, run_dir=self.run_dir, events=self.events)

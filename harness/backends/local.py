@@ -137,9 +137,10 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
 
     ``netns`` holds the namespace reserved for each ``netns: true`` target."""
     netns = netns or {}
-    # no proxy, nothing for Toxiproxy to do: a run without one neither needs the binary nor
-    # starts (and samples, and probes) a server that carries no connection
-    tool = require_toxiproxy() if scenario.proxies else None
+    # no proxy, no toxiproxy-server: the run neither needs the binary nor starts (and
+    # samples, and probes) a server that carries no connection
+    servers = toxiproxy_processes(scenario)
+    tool = require_toxiproxy() if servers else None
     ports = PortAllocator()
     api_port = ports.take(None, "toxiproxy API") if tool is not None else 0
     target_ports = {t.name: ports.take(t.port, f"target {t.name!r}") for t in scenario.all_targets}
@@ -155,7 +156,7 @@ def make_plan(scenario: Scenario, netns: dict[str, Netns] | None = None) -> Plan
         values[f"proxies.{name}.port"] = str(port)
         values[f"proxies.{name}.addr"] = f"{LOOPBACK}:{port}"
     plan = Plan(tool, api_port, proxy_ports)
-    for i in range(1, toxiproxy_processes(scenario) if tool is not None else 0):
+    for i in range(1, servers):
         name = toxiproxy_name(i)
         plan.more.append((ports.take(None, f"{name} API"),
                           {p.name: ports.take(None, f"proxy {p.name!r} in {name}")

@@ -39,7 +39,7 @@ def test_needed_fds_follows_the_busiest_phase_and_the_open_model_cap():
 
 def test_toxiproxy_processes_keep_each_under_the_hard_limit():
     """Two FDs per proxied connection: 10,000 stalled sockets under a hard limit of 20,000
-    need two toxiproxy-server processes; a scenario's own number wins; no proxy, one."""
+    need two toxiproxy-server processes; a scenario's own number wins; no proxy, none."""
     stalled = {"user": "StalledClient", "users": 100, "options": {"max_open": 100}}
     many = _scenario(stalled, [{"name": "a", "duration": 5}], proxies=True)
     assert connections(many) == 10_000
@@ -52,7 +52,7 @@ def test_toxiproxy_processes_keep_each_under_the_hard_limit():
                     proxies=True)
     assert toxiproxy_processes(few, hard=20_000) == 1
     assert toxiproxy_processes(_scenario(stalled, [{"name": "a", "duration": 5}]),
-                               hard=20_000) == 1  # nothing proxied
+                               hard=20_000) == 0  # nothing proxied
     fixed = scenario_from_dict({**_raw(stalled, [{"name": "a", "duration": 5}], proxies=True),
                                 "toxiproxy_processes": 3})
     assert toxiproxy_processes(fixed, hard=1 << 20) == 3
