@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,7 +43,7 @@ from harness.runfolder import (
 LOWEST_US: Final = 1
 HIGHEST_US: Final = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS: Final = 3
-PAYLOAD_VERSION: Final = 2  # 2: windows carry per-name sub-windows
+PAYLOAD_VERSION: Final = 3  # 2: per-name sub-windows; 3: sparse bucket counts, not hdrh text
 NAME_CAP: Final = 50  # distinct (type, name) keys kept; later ones fold into (other)
 OTHER_KEY: Final = ("", OTHER_NAME)
 
@@ -81,26 +80,43 @@ def to_micros_array(response_times_ms: np.ndarray) -> np.ndarray:
     return clipped.astype(np.int64)
 
 
-def add_micros(hist: HdrHistogram, micros: np.ndarray) -> None:
-    """``hist.record_value(v)`` for every ``v`` in ``micros`` (in range: see
-    :func:`to_micros_array`), vectorised: hdrh 0.10's own bucket arithmetic
-    (``_counts_index_for``), with the bit length from ``np.frexp`` (exact below 2**53).
-    The version is pinned, and tests/unit/test_load_windows.py checks that the encoded
-    histogram is byte-identical to recording the values one by one."""
-    if not len(micros):
-        return
-    half_mag = hist.sub_bucket_half_count_magnitude
-    unit = hist.unit_magnitude
-    bit_length = np.frexp((micros | hist.sub_bucket_mask).astype(np.float64))[1]
+_NO_SLOTS: Final = np.zeros(0, dtype=np.int64)
+_SHAPE: Final = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)  # bucket layout only
+
+
+def slots_of(micros: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The counts-array slots of ``micros`` (in range: see :func:`to_micros_array`) and how
+    many values fall in each: hdrh 0.10's own bucket arithmetic (``_counts_index_for``),
+    vectorised, with the bit length from ``np.frexp`` (exact below 2**53). The version is
+    pinned, and tests/unit/test_load_windows.py checks that the encoded histogram is
+    byte-identical to recording the values one by one."""
+    half_mag = _SHAPE.sub_bucket_half_count_magnitude
+    unit = _SHAPE.unit_magnitude
+    bit_length = np.frexp((micros | _SHAPE.sub_bucket_mask).astype(np.float64))[1]
     bucket = bit_length.astype(np.int64) - unit - (half_mag + 1)
     sub_bucket = micros >> (bucket + unit)
-    index = ((bucket + 1) << half_mag) + (sub_bucket - hist.sub_bucket_half_count)
+    index = ((bucket + 1) << half_mag) + (sub_bucket - _SHAPE.sub_bucket_half_count)
     slots, counts = np.unique(index, return_counts=True)
+    return slots, counts.astype(np.int64)
+
+
+def add_sparse(hist: HdrHistogram, slots: np.ndarray, counts: np.ndarray, lo: int,
+               hi: int) -> None:
+    """Add ``counts`` at the distinct ``slots`` of ``hist``'s counts array, whose smallest
+    and largest values were ``lo`` and ``hi`` microseconds."""
+    if not len(slots):
+        return
     view = np.ctypeslib.as_array(hist.counts)
     view[slots] += counts.astype(view.dtype)
-    hist.total_count += len(micros)
-    hist.min_value = min(hist.min_value, int(micros.min()))
-    hist.max_value = max(hist.max_value, int(micros.max()))
+    hist.total_count += int(counts.sum())
+    hist.min_value = min(hist.min_value, lo)
+    hist.max_value = max(hist.max_value, hi)
+
+
+def add_micros(hist: HdrHistogram, micros: np.ndarray) -> None:
+    """``hist.record_value(v)`` for every ``v`` in ``micros`` (in range), vectorised."""
+    if len(micros):
+        add_sparse(hist, *slots_of(micros), int(micros.min()), int(micros.max()))
 
 
 class NameCap:
@@ -125,15 +141,78 @@ class NameCap:
         return OTHER_KEY
 
 
-@dataclass
 class Window:
     """One second: counts and the histogram of the requests that completed in it, and the
-    same per request name in ``names`` (empty in a per-name window itself)."""
+    same per request name in ``names`` (empty in a per-name window itself).
 
-    requests: int = 0
-    failures: int = 0
-    hist: HdrHistogram = field(default_factory=new_histogram)
-    names: dict[NameKey, Window] = field(default_factory=dict)
+    The histogram is made only when read (``hist``): until then the window keeps its timed
+    values as sparse bucket counts (``slots`` -> ``counts``, with the smallest and largest
+    value), which is what a worker folds, ships and the master adds up. An HdrHistogram is
+    23,552 counters (188 KB) to allocate, encode, decode and add: making one per second
+    and name in every worker, and again for each worker's shipment in the master, was most
+    of the plugin's per-second cost beside the load (py-spy, GIL samples of a master).
+    """
+
+    __slots__ = ("_hist", "_parts", "_timed", "failures", "names", "requests")
+
+    def __init__(self, requests: int = 0, failures: int = 0,
+                 hist: HdrHistogram | None = None,
+                 names: dict[NameKey, Window] | None = None) -> None:
+        self.requests = requests
+        self.failures = failures
+        self.names: dict[NameKey, Window] = {} if names is None else names
+        self._hist = hist
+        self._parts: list[tuple[np.ndarray, np.ndarray, int, int]] = []  # not in _hist yet
+        self._timed = 0 if hist is None else hist.get_total_count()
+
+    @property
+    def hist(self) -> HdrHistogram:
+        """The window's HDR histogram (made, and the sparse counts added, on first read)."""
+        if self._hist is None:
+            self._hist = new_histogram()
+        for part in self._parts:
+            add_sparse(self._hist, *part)
+        self._parts = []
+        return self._hist
+
+    @hist.setter
+    def hist(self, hist: HdrHistogram) -> None:
+        self._hist, self._parts, self._timed = hist, [], hist.get_total_count()
+
+    @property
+    def timed(self) -> int:
+        """How many of its requests have a response time (the histogram's total count)."""
+        return self._timed
+
+    def add_counts(self, slots: np.ndarray, counts: np.ndarray, lo: int, hi: int) -> None:
+        """Timed values as sparse bucket counts (:func:`slots_of`), kept sparse until read."""
+        if len(slots):
+            self._timed += int(counts.sum())
+            if self._hist is None:
+                self._parts.append((slots, counts, lo, hi))
+            else:
+                add_sparse(self._hist, slots, counts, lo, hi)
+
+    def sparse(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """The timed values as (distinct slots, counts, smallest, largest value)."""
+        if self._hist is not None:
+            hist = self.hist
+            if not self._timed:
+                return _NO_SLOTS, _NO_SLOTS, 0, 0
+            last = hist._counts_index_for(hist.max_value)
+            counts = np.ctypeslib.as_array(hist.counts)[:last + 1]
+            slots = np.flatnonzero(counts)
+            return slots, counts[slots].astype(np.int64), hist.min_value, hist.max_value
+        if not self._parts:
+            return _NO_SLOTS, _NO_SLOTS, 0, 0
+        if len(self._parts) > 1:
+            every = np.concatenate([part[0] for part in self._parts])
+            slots, inverse = np.unique(every, return_inverse=True)
+            counts = np.bincount(inverse, weights=np.concatenate(
+                [part[1] for part in self._parts])).astype(np.int64)
+            self._parts = [(slots, counts, min(part[2] for part in self._parts),
+                            max(part[3] for part in self._parts))]
+        return self._parts[0]
 
     def record(self, response_time_ms: float | None, failed: bool,
                key: NameKey | None = None) -> None:
@@ -142,6 +221,7 @@ class Window:
         self.requests += 1
         self.failures += int(failed)
         timed = response_time_ms is not None and math.isfinite(response_time_ms)
+        self._timed += int(timed)
         if key is None:
             if timed:
                 self.hist.record_value(to_micros(response_time_ms))  # type: ignore[arg-type]
@@ -151,6 +231,7 @@ class Window:
             sub = self.names[key] = Window()
         sub.requests += 1
         sub.failures += int(failed)
+        sub._timed += int(timed)
         if timed:
             micros = to_micros(response_time_ms)  # type: ignore[arg-type]
             self.hist.record_value(micros)
@@ -159,8 +240,8 @@ class Window:
     def merge(self, other: Window, cap: NameCap | None = None) -> None:
         self.requests += other.requests
         self.failures += other.failures
-        if other.hist.get_total_count():
-            self.hist.add(other.hist)
+        if other.timed:
+            self.add_counts(*other.sparse())
         self._add_names(other.names, cap)
 
     def _add_names(self, names: dict[NameKey, Window], cap: NameCap | None) -> None:
@@ -182,7 +263,7 @@ class Window:
     def row(self, t: float) -> tuple[str, ...]:
         """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
         cells: tuple[str, ...] = ("",) * 4
-        if self.hist.get_total_count():
+        if self.timed:
             # hdrh walks the counts in Python; up to the highest value's bucket only: a
             # small array, not one of the whole range's 23,552 buckets every second
             last = self.hist._counts_index_for(self.hist.max_value)
@@ -219,7 +300,7 @@ class Accumulator:
     response time and whether it failed, as given: floats and a bool, none of which the
     garbage collector tracks; an ``array('d')`` converted each item through
     ``PyArg_Parse``, ~1,000 instructions a request); the batch is
-    folded into the windows with numpy (:func:`add_micros`) on :meth:`take` and whenever a
+    folded into the windows with numpy (:func:`slots_of`) on :meth:`take` and whenever a
     key's batch reaches ``fold_at`` rows (bounded memory between takes). Keys are taken as
     the request event gives them and made ``(str, str)`` when folded. Recording a request
     one value at a time in hdrh (pure Python) cost ~4 us, a few per cent of what a Locust
@@ -268,17 +349,20 @@ class Accumulator:
                 self.recorded_failed += failures
                 times = part[:, 1]
                 timed = times[np.isfinite(times)]
+                counted: tuple[np.ndarray, np.ndarray, int, int] | None = None
                 if len(timed):
                     self.slowest_ms = max(self.slowest_ms, float(timed.max()))
-                micros = to_micros_array(timed)
-                add_micros(window.hist, micros)
+                    micros = to_micros_array(timed)
+                    counted = (*slots_of(micros), int(micros.min()), int(micros.max()))
+                    window.add_counts(*counted)
                 if capped is not None:
                     sub = window.names.get(capped)
                     if sub is None:
                         sub = window.names[capped] = Window()
                     sub.requests += len(part)
                     sub.failures += failures
-                    add_micros(sub.hist, micros)
+                    if counted is not None:
+                        sub.add_counts(*counted)
 
     def pop_slowest(self) -> float:
         """The slowest response time (ms) recorded since the last call, everything recorded
@@ -300,23 +384,52 @@ class Accumulator:
 
 
 def encode_windows(windows: dict[int, Window], upto: float, final: bool = False) -> dict[str, Any]:
-    """A msgpack-safe payload for Locust's worker->master messages."""
+    """A msgpack-safe payload for Locust's worker->master messages: counts and each
+    window's timed values as sparse bucket counts (:meth:`Window.sparse`)."""
     return {
         "v": PAYLOAD_VERSION,
         "upto": upto,
         "final": final,
-        "w": [[s, w.requests, w.failures, _encode(w),
-               [[k[0], k[1], n.requests, n.failures, _encode(n)] for k, n in w.names.items()]]
+        "w": [[s, w.requests, w.failures, _pack(w),
+               [[k[0], k[1], n.requests, n.failures, _pack(n)] for k, n in w.names.items()]]
               for s, w in sorted(windows.items())],
     }
 
 
+_SLOT: Final = np.dtype("<u2")  # a counts-array index (the array has 23,552 slots)
+_COUNT: Final = np.dtype("<i8")
+
+
+def _pack(window: Window) -> list[Any]:
+    """[smallest, largest, slots, counts] (the arrays as little-endian bytes: a window at
+    ~2,000 requests/s has ~1,500 distinct buckets, and lists of Python ints cost the
+    master more to read than the rest of the merge); [] when nothing was timed."""
+    if not window.timed:
+        return []
+    slots, counts, lo, hi = window.sparse()
+    return [lo, hi, slots.astype(_SLOT).tobytes(), counts.astype(_COUNT).tobytes()]
+
+
+def _unpack(requests: Any, failures: Any, packed: list[Any]) -> Window:
+    window = Window(int(requests), int(failures))
+    if packed:
+        lo, hi, slot_bytes, count_bytes = packed
+        try:
+            slots = np.frombuffer(slot_bytes, dtype=_SLOT).astype(np.int64)
+            counts = np.frombuffer(count_bytes, dtype=_COUNT)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"latency payload: unreadable bucket counts ({exc})") from None
+        if (slots.shape != counts.shape or not len(slots) or slots[0] < 0
+                or slots[-1] >= _SHAPE.counts_len or np.any(np.diff(slots) <= 0)
+                or np.any(counts <= 0)):
+            raise ValueError("latency payload: bucket counts out of shape")
+        window.add_counts(slots, counts, int(lo), int(hi))
+    return window
+
+
 def _encode(window: Window) -> str:
-    return window.hist.encode().decode("ascii") if window.hist.get_total_count() else ""
-
-
-def _decode(enc: str) -> HdrHistogram:
-    return acyclic(HdrHistogram.decode(enc)) if enc else new_histogram()
+    """The window's histogram as latency.hdr holds it (hdrh's base64 text)."""
+    return window.hist.encode().decode("ascii") if window.timed else ""
 
 
 def decode_windows(payload: dict[str, Any]) -> tuple[dict[int, Window], float, bool]:
@@ -324,11 +437,10 @@ def decode_windows(payload: dict[str, Any]) -> tuple[dict[int, Window], float, b
     if payload.get("v") != PAYLOAD_VERSION:
         raise ValueError(f"latency payload version {payload.get('v')!r}, not {PAYLOAD_VERSION}")
     windows: dict[int, Window] = {}
-    for second, requests, failures, enc, names in payload["w"]:
-        window = Window(int(requests), int(failures), _decode(enc))
-        for rtype, name, n_requests, n_failures, n_enc in names:
-            window.names[(str(rtype), str(name))] = Window(
-                int(n_requests), int(n_failures), _decode(n_enc))
+    for second, requests, failures, packed, names in payload["w"]:
+        window = _unpack(requests, failures, packed)
+        for rtype, name, n_requests, n_failures, n_packed in names:
+            window.names[(str(rtype), str(name))] = _unpack(n_requests, n_failures, n_packed)
         windows[int(second)] = window
     return windows, float(payload["upto"]), bool(payload.get("final", False))
 
@@ -406,7 +518,7 @@ class LatencyFiles:
         for (rtype, name), sub in sorted(window.names.items()):
             row = sub.row(t)
             self._names_csv.write_row((row[0], rtype, name, *row[1:]))
-            if sub.hist.get_total_count():
+            if sub.timed:
                 self._names_hdr.write_row((row[0], rtype, name, _encode(sub)))
 
     def write_before(self, second: int, windows: dict[int, Window]) -> int:
@@ -423,7 +535,7 @@ class LatencyFiles:
                 window = empty = Window()
             t = s - self.t0
             self._csv.write_row(window.row(t))
-            if window.hist.get_total_count():
+            if window.timed:
                 self._hdr.write_line(f"{fmt(round(t, 3))},{_encode(window)}")
             if window.names:
                 self._write_names(t, window)

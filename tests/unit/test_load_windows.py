@@ -125,6 +125,43 @@ def test_foreign_payload_is_rejected() -> None:
         decode_windows({"v": 99, "upto": 0, "w": []})
 
 
+def _packed(slots: list[int], counts: list[int]) -> list[object]:
+    return [1, 5, np.array(slots, "<u2").tobytes(), np.array(counts, "<i8").tobytes()]
+
+
+@pytest.mark.parametrize("packed", [
+    _packed([3, 2], [1, 1]),        # slots not ascending
+    _packed([3, 3], [1, 1]),        # a slot twice (numpy's += would add it once)
+    _packed([23552], [1]),          # past the counts array's end
+    _packed([3], [0]),              # a count that is not positive
+    _packed([3], [-2]),
+    _packed([3, 4], [1]),           # slots and counts of different lengths
+    _packed([], []),                # timed, yet no bucket
+    [1, 5, b"\x01", b"\x00" * 8],   # half a slot
+    [1, 5, "3", "1"],               # not bytes
+])
+def test_bucket_counts_out_of_shape_are_rejected(packed: list[object]) -> None:
+    """A shipment's sparse bucket counts are checked before they are added, so a damaged
+    payload is refused (the master logs it) rather than corrupting a merged window."""
+    payload = {"v": encode_windows({}, 0.0)["v"], "upto": 1.0, "w": [[0, 2, 0, packed, []]]}
+    with pytest.raises(ValueError, match="latency payload"):
+        decode_windows(payload)
+
+
+def test_a_shipped_window_holds_bucket_counts_not_histogram_text() -> None:
+    """The payload carries the distinct buckets and their counts (a few numbers a window),
+    and a window made from it reads the same histogram as the one recorded."""
+    window = window_of([1.0, 1.0, 2.5, 300.0], failures=1)
+    payload = encode_windows({7: window}, 8.0)
+    _, requests, failures, packed, _ = payload["w"][0]
+    lo, hi, slots, counts = packed
+    counts = np.frombuffer(counts, "<i8").tolist()
+    assert (requests, failures, sorted(counts), len(slots) // 2) == (4, 1, [1, 1, 2], 3)
+    assert (lo, hi) == (1000, 300_000)  # microseconds: the smallest and largest recorded
+    decoded, _, _ = decode_windows(payload)
+    assert decoded[7].hist.encode() == window.hist.encode()
+
+
 def test_merged_p99_is_the_p99_of_all_requests_not_an_average() -> None:
     """Merging two workers' histograms gives the percentile of the union of their requests."""
     rng = random.Random(1)
