@@ -113,10 +113,11 @@ def add_sparse(hist: HdrHistogram, slots: np.ndarray, counts: np.ndarray, lo: in
     hist.max_value = max(hist.max_value, hi)
 
 
-def add_micros(hist: HdrHistogram, micros: np.ndarray) -> None:
-    """``hist.record_value(v)`` for every ``v`` in ``micros`` (in range), vectorised."""
-    if len(micros):
-        add_sparse(hist, *slots_of(micros), int(micros.min()), int(micros.max()))
+def used_counts(hist: HdrHistogram) -> np.ndarray:
+    """``hist``'s counts up to its highest value's bucket (a view): what holds its values,
+    not the whole range's 23,552 buckets."""
+    last = hist._counts_index_for(hist.max_value)
+    return np.ctypeslib.as_array(hist.counts)[:min(last + 1, hist.counts_len)]
 
 
 class NameCap:
@@ -199,8 +200,7 @@ class Window:
             hist = self.hist
             if not self._timed:
                 return _NO_SLOTS, _NO_SLOTS, 0, 0
-            last = hist._counts_index_for(hist.max_value)
-            counts = np.ctypeslib.as_array(hist.counts)[:last + 1]
+            counts = used_counts(hist)
             slots = np.flatnonzero(counts)
             return slots, counts[slots].astype(np.int64), hist.min_value, hist.max_value
         if not self._parts:
@@ -264,11 +264,8 @@ class Window:
         """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
         cells: tuple[str, ...] = ("",) * 4
         if self.timed:
-            # hdrh walks the counts in Python; up to the highest value's bucket only: a
-            # small array, not one of the whole range's 23,552 buckets every second
-            last = self.hist._counts_index_for(self.hist.max_value)
-            counts = np.ctypeslib.as_array(self.hist.counts)[:min(last + 1, self.hist.counts_len)]
-            running = np.cumsum(counts, dtype=np.int64)
+            # hdrh walks the counts in Python; numpy over the used ones instead, every second
+            running = np.cumsum(used_counts(self.hist), dtype=np.int64)
             values = (*(value_at_percentile(self.hist, running, p) for p in PERCENTILES),
                       self.hist.get_max_value())
             cells = tuple(fmt(round(v / 1000.0, 3)) for v in values)
