@@ -9,6 +9,7 @@ P99 shows the stall.
 from __future__ import annotations
 
 import csv
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,8 +24,19 @@ from harness.testing import ManagedProcess, free_port, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 STALL_SERVER = Path(__file__).with_name("stall_server.py")
-PHASE_S = 10.0  # one stall period: exactly 1 s of stall falls in any 10 s window
+PHASE_S = 10.0  # one stall period (stall_server.PERIOD)
+STALL_AT = 3.0  # the phase starts so that the stall falls whole inside it, 3 s in
 RATE = 100.0  # requests/s in the open model
+
+
+def _stall_aligned_start(lead: float = 0.5) -> float:
+    """The first epoch >= now + ``lead`` whose stall (the wall clock's first second of each
+    ``PHASE_S``) begins ``STALL_AT`` s later. A start picked at random would often split the
+    stall over the phase's two ends: the tail's requests are still waiting when Locust stops
+    and never counted, and the head's wait at most the part of the second that is left."""
+    earliest = time.time() + lead
+    start = math.floor(earliest / PHASE_S) * PHASE_S + PHASE_S - STALL_AT
+    return start if start >= earliest else start + PHASE_S
 
 
 def _run_load(load: dict[str, object], url: str, run_dir: Path) -> np.ndarray:
@@ -38,8 +50,9 @@ def _run_load(load: dict[str, object], url: str, run_dir: Path) -> np.ndarray:
     run.start()
     try:
         assert run.wait_ready(60), run.failure
-        run.begin(time.time() + 0.5)
-        assert wait_until(lambda: run.exited() is not None, PHASE_S + 30)
+        start = _stall_aligned_start()
+        run.begin(start)
+        assert wait_until(lambda: run.exited() is not None, start - time.time() + PHASE_S + 30)
     finally:
         run.stop()
     times = [float(line.split(",")[1]) for path in sorted((run_dir / "raw").glob("*.csv"))
@@ -76,7 +89,7 @@ def test_open_model_p99_shows_a_stall_the_closed_model_hides(stall_target, tmp_p
     opened = _run_load({"user": "OpenHttpUser", "arrival_rate": RATE, "options": {"path": "/"}},
                        stall_target, tmp_path / "open")
 
-    # Closed: at most 2 users x 2 (a stall split over the window's edges) = 4 requests wait;
+    # Closed: the stall falls whole inside the phase, so at most the 2 users = 2 requests wait;
     # P99 stays clear of them while they are under 0.5% of all, i.e. >= 800 requests in 10 s
     # (2 users with 0-10 ms waits send ~2,000 here; a busy machine halves that at worst).
     assert len(closed) >= 800, f"closed model sent only {len(closed)} requests"
