@@ -16,8 +16,10 @@ request costs, start-up (imports, connections) cancelled out. Two children run a
   the harness's fallback when a Locust's ``Session.request`` lacks the locals its frames
   are read for (requests in flight are found by frame at phase edges otherwise);
 - ``listener``: plus the plugin's request listener (``LatencyPlugin.on_request``) instead;
-- ``harness``: as in a harness run's Locust worker: the listener, and Locust's sessions
-  watched for frames at phase edges (``track_locust_clients``: nothing per request).
+- ``harness``: as in a harness run's Locust worker: the listener in the place of Locust's
+  own (``take_over_stats_listener``: it does Locust's stats first, one listener call a
+  request), and Locust's sessions watched for frames at phase edges
+  (``track_locust_clients``: nothing per request).
 
 The plugin's timed greenlets (writer, heartbeat, phase edges) are not started here, and the
 recorded batch is not folded into windows: both cost per second (a window's histograms, the
@@ -78,7 +80,9 @@ def child(mode: str, requests: int, url: str, run_dir: Path, users: int) -> None
         finally:
             gevent.spawn = spawn
         plugin.acc = Accumulator(fold_at=requests + users)  # no fold while counting
-        env.events.request.add_listener(plugin.on_request)  # type: ignore[no-untyped-call]
+        # a harness worker's listener takes the place of Locust's own (doing its work too)
+        if mode == "listener" or not plugin.take_over_stats_listener(env.events.request):
+            env.events.request.add_listener(plugin.on_request)  # type: ignore[no-untyped-call]
     gc.collect()
     gc.freeze()
     done = [0]
