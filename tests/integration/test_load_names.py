@@ -23,13 +23,22 @@ TARGET = {"name": "api", "command": [sys.executable, str(FILES / "two_endpoints.
           "health": {"http": "/healthz"}, "metrics": {"fds": "proc:fds"}}
 
 
-def raw_by_name(run_dir: Path) -> dict[str, list[float]]:
-    """Every response time Locust reported, by 'TYPE name' (HARNESS_LOAD_RAW files)."""
-    out: dict[str, list[float]] = {}
+def raw_rows(run_dir: Path) -> list[tuple[float, float, str]]:
+    """(epoch recorded, response time ms, 'TYPE name') of every request Locust reported
+    (HARNESS_LOAD_RAW files; the name last: it may hold commas)."""
+    rows = []
     for path in sorted((run_dir / "raw").glob("*.csv")):
         for line in path.read_text().splitlines():
-            _, rt, _, rtype, name = line.split(",", 4)
-            out.setdefault(f"{rtype} {name}", []).append(float(rt))
+            at, rt, _, rtype, name = line.split(",", 4)
+            rows.append((float(at), float(rt), f"{rtype} {name}"))
+    return rows
+
+
+def raw_by_name(run_dir: Path) -> dict[str, list[float]]:
+    """Every response time Locust reported, by 'TYPE name'."""
+    out: dict[str, list[float]] = {}
+    for _, rt, key in raw_rows(run_dir):
+        out.setdefault(key, []).append(rt)
     return out
 
 
@@ -81,14 +90,13 @@ def test_per_name_p99_separates_a_slow_endpoint_and_fails_only_it(tmp_path, monk
     # ... and count what ours count (the plugin's listener does Locust's stats in its place),
     # up to the last second: Locust writes its CSV once a second (1 s sleeps between writes,
     # so 1.5 s of slack) and not again at exit
-    ends = [(float(line.split(",", 1)[0]), line.rsplit(",", 2)[1:])
-            for path in (run_dir / "raw").glob("*.csv") for line in path.read_text().splitlines()]
-    last = max(at for at, _ in ends)
+    rows = raw_rows(run_dir)
+    last = max(at for at, _, _ in rows)
     for row in stats:
         if row["Name"] in ("/fast", "/slow"):
-            ours = len(raw[f"{row['Type']} {row['Name']}"])
-            in_last_second = sum(at > last - 1.5 and key == [row["Type"], row["Name"]]
-                                 for at, key in ends)
+            key = f"{row['Type']} {row['Name']}"
+            ours = len(raw[key])
+            in_last_second = sum(at > last - 1.5 and k == key for at, _, k in rows)
             assert ours - in_last_second <= int(row["Request Count"]) <= ours, (row, ours)
     report = (run_dir / "report.md").read_text()
     assert "GET /slow" in report and "Per request name" in report

@@ -51,6 +51,7 @@ def test_every_request_event_keyword_is_a_named_parameter(tmp_path):
 
 TAKEOVER_CHILD = r'''
 import json, sys, time
+from pathlib import Path
 from locust import events
 from locust.env import Environment
 from harness.load.plugin import LatencyPlugin
@@ -63,7 +64,7 @@ for case in ("locust", "no-locust-listener"):
     if case == "no-locust-listener":  # a Locust whose own listener is not as expected
         handlers.clear()
     before = len(handlers)
-    plugin = LatencyPlugin(env, runner, __import__("pathlib").Path(sys.argv[1]), time.time())
+    plugin = LatencyPlugin(env, runner, Path(sys.argv[1]), time.time())
     plugin.install()
     env.events.request.fire(request_type="GET", name="ok", response_time=1.5,
                             response_length=3, exception=None, context={})
@@ -87,10 +88,8 @@ def test_the_listener_takes_the_place_of_locusts_own_and_does_its_work(tmp_path)
     """One listener a request: the plugin's replaces Locust's stats listener and logs
     Locust's stats too (requests, failures, errors), so Locust's CSV and summary still count
     every request; where Locust's listener is not found it is added beside instead."""
-    env = {"HARNESS_RUN_DIR": str(tmp_path), "HARNESS_T0": "0"}
     out = subprocess.run([sys.executable, "-c", TAKEOVER_CHILD, str(tmp_path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60, check=True,
-                         env={**__import__("os").environ, **env}).stdout
+                         capture_output=True, text=True, timeout=60, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     taken = result["locust"]
     assert (taken["before"], taken["after"], taken["ours"]) == (1, 1, 1), taken
