@@ -19,6 +19,7 @@ memory or files without bound. The total window is recorded exactly as without n
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -264,10 +265,12 @@ class Window:
         """The ``latency.csv`` row; empty percentile cells when nothing was timed."""
         cells: tuple[str, ...] = ("",) * 4
         if self.timed:
-            # hdrh walks the counts in Python; numpy over the used ones instead, every second
-            running = np.cumsum(used_counts(self.hist), dtype=np.int64)
-            values = (*(value_at_percentile(self.hist, running, p) for p in PERCENTILES),
-                      self.hist.get_max_value())
+            # hdrh walks the counts in Python; numpy over the sparse counts instead, every
+            # second and name, without making (or filling) a histogram
+            slots, counts, _lo, hi = self.sparse()
+            running = np.cumsum(counts, dtype=np.int64)
+            values = (*(value_at_percentile(_SHAPE, running, p, slots) for p in PERCENTILES),
+                      _SHAPE.get_highest_equivalent_value(hi))
             cells = tuple(fmt(round(v / 1000.0, 3)) for v in values)
         return (fmt(round(t, 3)), str(self.requests), str(self.failures), *cells)
 
@@ -424,9 +427,32 @@ def _unpack(requests: Any, failures: Any, packed: list[Any]) -> Window:
     return window
 
 
+_SCRATCH: list[HdrHistogram] = []  # the one histogram _encode fills and empties again
+
+
 def _encode(window: Window) -> str:
-    """The window's histogram as latency.hdr holds it (hdrh's base64 text)."""
-    return window.hist.encode().decode("ascii") if window.timed else ""
+    """The window's histogram as latency.hdr holds it (hdrh's base64 text).
+
+    A window kept as sparse counts is encoded through one scratch histogram, filled at its
+    slots and emptied after, instead of a histogram made for it: a master writes one for
+    every second and name, and making one (23,552 counters, and as many again for its
+    encoder) was most of what writing a second cost. The bytes are hdrh's own: the
+    encoding reads the counts up to the largest value's bucket, nothing else of it."""
+    if not window.timed:
+        return ""
+    if window._hist is not None:
+        return str(window.hist.encode().decode("ascii"))
+    slots, counts, lo, hi = window.sparse()
+    if not _SCRATCH:
+        _SCRATCH.append(new_histogram())
+    hist = _SCRATCH[0]
+    view = np.ctypeslib.as_array(hist.counts)
+    try:
+        add_sparse(hist, slots, counts, lo, hi)
+        return str(hist.encode().decode("ascii"))
+    finally:
+        view[slots] = 0
+        hist.total_count, hist.min_value, hist.max_value = 0, sys.maxsize, 0
 
 
 def decode_windows(payload: dict[str, Any]) -> tuple[dict[int, Window], float, bool]:

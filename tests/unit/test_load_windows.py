@@ -23,6 +23,7 @@ from harness.load import (
     new_histogram,
     to_micros,
 )
+from harness.load._windows import _encode
 from harness.runfolder import fmt, read_latency
 
 
@@ -320,6 +321,33 @@ def test_a_window_row_reads_the_percentiles_hdrh_itself_reads(seed: int) -> None
     at = window.hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
     want = [at[p] for p in (50.0, 95.0, 99.0)] + [window.hist.get_max_value()]
     assert window.row(5.0)[3:] == tuple(fmt(round(v / 1000.0, 3)) for v in want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(seed: int) -> None:
+    """A window kept as sparse counts (folded by the listener's batch in parts, as a
+    master's merged windows are) is written without a histogram of its own: its
+    latency.csv cells are hdrh's percentiles and max, and its latency.hdr text is the
+    bytes hdrh encodes, also for the next window encoded after it (the scratch histogram
+    is emptied between two)."""
+    rng = random.Random(seed)
+    windows, wanted = [], []
+    for _ in range(3):
+        size = rng.choice([1, 2, 3, 100, 5000])
+        values = [rng.choice([rng.lognormvariate(1, 2), 0.25, 2.048, 1e6 * rng.random()])
+                  for _ in range(size)]
+        acc = Accumulator(fold_at=rng.choice([7, 8192]))
+        for i, v in enumerate(values):
+            acc.record(100.0 + i * 1e-5, v, False)
+        windows.append(acc.take()[100])
+        wanted.append(window_of(values))
+    for window, want in [*zip(windows, wanted, strict=True), (windows[0], wanted[0])]:
+        assert window._hist is None  # still sparse: written without a histogram
+        at = want.hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
+        cells = [at[p] for p in (50.0, 95.0, 99.0)] + [want.hist.get_max_value()]
+        assert window.row(5.0)[3:] == tuple(fmt(round(v / 1000.0, 3)) for v in cells)
+        assert _encode(window) == want.hist.encode().decode("ascii")
+        assert window._hist is None
 
 
 def test_a_dropped_window_frees_its_histograms_without_the_cyclic_collector() -> None:
