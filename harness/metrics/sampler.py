@@ -7,11 +7,13 @@ Prometheus stamps a scrape: the series of one tick share one time, and the spaci
 times is the schedule's (a reading that takes 300 ms does not move its series by 300 ms).
 A tick that overruns its interval is followed at once by the next, which keeps to the
 schedule; ticks that could not start at all (an overrun past a whole interval) are skipped,
-and show as a gap. In the thread, the handles of a tick are read side by side (a few worker
-threads): most of a reading is the kernel's (``/proc`` fd folders of 10,000 entries, a
-sock_diag dump), so the tick takes about its slowest handle rather than the sum, and on a
-busy machine it is not one thread queuing for CPU behind everyone else's. The rows are
-written in handle order by the sampler thread. With a ``harness`` handle (the run's own
+and show as a gap. In the thread, the handles of a tick whose last reading took 10 ms or
+more (or that were never read) are read side by side (a few worker threads): most of such
+a reading is the kernel's (``/proc`` fd folders of 10,000 entries, a sock_diag dump), so the
+tick takes about its slowest handle rather than the sum, and on a busy machine it is not
+one thread queuing for CPU behind everyone else's. The quick ones are read by the sampler
+thread itself meanwhile (a hand-over to a thread and back cost more than their reading).
+The rows are written in handle order by the sampler thread. With a ``harness`` handle (the run's own
 control series) each tick also writes ``harness,tick_s``: the seconds the tick's readings
 took, so a slow sampler is seen.
 
@@ -32,6 +34,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeGuard
 
 from harness.backends import TargetHandle
 from harness.events import EventKind
@@ -53,6 +56,7 @@ def next_tick(last: float, interval: float, now: float) -> float:
 
 
 READERS = 4  # threads reading the handles of one tick side by side
+SLOW_READ = 0.01  # seconds: a handle whose last reading took longer is read beside the rest
 
 
 def _read_handle(handle: TargetHandle) -> list[tuple[str, MetricSource, float]]:
@@ -63,6 +67,27 @@ def _read_handle(handle: TargetHandle) -> list[tuple[str, MetricSource, float]]:
         if value is not None:
             out.append((alias, source, value))
     return out
+
+
+_BREAKS_DOWN: dict[type, bool] = {}
+
+
+def _breaks_down(source: MetricSource) -> TypeGuard[ProcessBreakdown]:
+    """``isinstance(source, ProcessBreakdown)``, once per class: a runtime-checkable
+    protocol's check walks its attributes on every call (a tenth of the sampler's own
+    time, every value of every tick)."""
+    kind = type(source)
+    known = _BREAKS_DOWN.get(kind)
+    if known is None:
+        known = _BREAKS_DOWN[kind] = isinstance(source, ProcessBreakdown)
+    return known
+
+
+def _timed_read(handle: TargetHandle) -> tuple[list[tuple[str, MetricSource, float]], float]:
+    """:func:`_read_handle` and the seconds it took."""
+    started = time.monotonic()
+    values = _read_handle(handle)
+    return values, time.monotonic() - started
 
 
 class Sampler:
@@ -85,6 +110,7 @@ class Sampler:
         self.error: Exception | None = None  # why the sampler stopped early (the run ends)
         self.ticks = 0
         self._pool: ThreadPoolExecutor | None = None  # while the thread runs
+        self._took: dict[str, float] = {}  # handle name -> seconds its last reading took
 
     def add(self, handles: Iterable[TargetHandle]) -> None:
         """Start sampling these handles too (e.g. Locust once it has started)."""
@@ -104,17 +130,23 @@ class Sampler:
         t = f"{(time.time() if at is None else at) - self.t0:.3f}"
         with self._lock:
             handles = list(self._handles.values())
-        pool = self._pool
-        if pool is not None and len(handles) > 1:
-            futures = [pool.submit(_read_handle, handle) for handle in handles]
-            readings = [future.result() for future in futures]  # a source's error raises here
-        else:
-            readings = [_read_handle(handle) for handle in handles]
-        for handle, values in zip(handles, readings, strict=True):
+        # Handles whose last reading was slow (or that were never read) go to the pool, to
+        # be read side by side; the quick ones (most: a few /proc files, one scrape) are
+        # read here meanwhile: handing each to a thread and back cost more than reading
+        # it, and every hand-over is a wake-up beside the load on a busy machine.
+        pool, last = self._pool, self._took
+        beside = {h.name for h in handles if last.get(h.name, SLOW_READ) >= SLOW_READ
+                  } if pool is not None and len(handles) > 1 else set()
+        futures = {h.name: pool.submit(_timed_read, h) for h in handles if h.name in beside
+                   } if pool is not None else {}
+        timed = {h.name: _timed_read(h) for h in handles if h.name not in beside}
+        timed.update({name: future.result() for name, future in futures.items()})  # or raise
+        for handle in handles:
+            values, last[handle.name] = timed[handle.name]
             for alias, source, value in values:
                 self._writer.write_row((t, handle.name, alias, fmt(value)))
                 self.latest[(handle.name, alias)] = value
-                if isinstance(source, ProcessBreakdown):
+                if _breaks_down(source):
                     self._write_processes(t, handle.name, alias, source)
         if any(h.name == SELF for h in handles):
             took = time.monotonic() - started

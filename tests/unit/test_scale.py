@@ -4,6 +4,8 @@ toxiproxy-server processes acting as one, the load spread over their listen addr
 from __future__ import annotations
 
 import struct
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,45 @@ def test_a_tick_stamps_every_row_with_its_start_and_says_how_long_it_took(tmp_pa
     assert len(samples[("a", "x")].t) >= 2
     # constants read in microseconds: under 1 s even on a machine busy with other jobs
     assert all(0 <= v < 1.0 for v in samples[("harness", "tick_s")].v)
+
+
+class _ThreadOf:
+    """A source that says which thread read it (and takes ``delay`` seconds to)."""
+
+    spec = "test:thread"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.threads: list[str] = []
+
+    def read(self) -> float:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.delay)
+        return 1.0
+
+
+def test_quick_handles_are_read_by_the_sampler_thread_slow_ones_beside_it(tmp_path: Path):
+    """Every handle is read side by side at first; from the next tick on only a handle
+    whose last reading took 10 ms or more is (in a reader thread), the quick ones by the
+    sampler thread itself, and every row is still written, in handle order."""
+    slow, quick, other = _ThreadOf(0.05), _ThreadOf(), _ThreadOf()
+    sampler = Sampler(tmp_path, t0=1000.0, interval=0.2)
+    sampler.add([TargetHandle(name="quick", sources={"q": quick}),
+                 TargetHandle(name="slow", sources={"s": slow}),
+                 TargetHandle(name="other", sources={"o": other})])
+    sampler.start()
+    try:
+        assert wait_until(lambda: sampler.ticks >= 3, timeout=10)
+    finally:
+        sampler.stop()
+    assert quick.threads[0].startswith("sampler-read") and other.threads[0].startswith(
+        "sampler-read")
+    assert set(quick.threads[1:3]) == set(other.threads[1:3]) == {"sampler"}
+    assert all(name.startswith("sampler-read") for name in slow.threads[:3])
+    samples = read_samples(tmp_path / "samples.csv")
+    assert [len(samples[key].t) >= 3 for key in (("quick", "q"), ("slow", "s"), ("other", "o"))
+            ] == [True] * 3
+    assert list(samples[("quick", "q")].t) == list(samples[("slow", "s")].t)
 
 
 class _Server(ToxiproxyClient):
