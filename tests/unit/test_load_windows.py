@@ -23,7 +23,6 @@ from harness.load import (
     new_histogram,
     to_micros,
 )
-from harness.load._windows import _encode
 from harness.runfolder import fmt, read_latency
 
 
@@ -324,30 +323,39 @@ def test_a_window_row_reads_the_percentiles_hdrh_itself_reads(seed: int) -> None
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(seed: int) -> None:
-    """A window kept as sparse counts (folded by the listener's batch in parts, as a
-    master's merged windows are) is written without a histogram of its own: its
-    latency.csv cells are hdrh's percentiles and max, and its latency.hdr text is the
-    bytes hdrh encodes, also for the next window encoded after it (the scratch histogram
-    is emptied between two)."""
+def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(
+        seed: int, tmp_path: Path) -> None:
+    """Windows kept as sparse counts (folded by the listener's batch in parts, as a
+    master's merged windows are) are written without a histogram of their own: their
+    latency.csv cells are hdrh's percentiles and max, and their latency.hdr text is the
+    bytes hdrh encodes, also for each window written after another (the one scratch
+    histogram is emptied between two)."""
     rng = random.Random(seed)
-    windows, wanted = [], []
-    for _ in range(3):
-        size = rng.choice([1, 2, 3, 100, 5000])
-        values = [rng.choice([rng.lognormvariate(1, 2), 0.25, 2.048, 1e6 * rng.random()])
-                  for _ in range(size)]
+    windows, wanted = {}, []
+    for second in range(100, 104):
+        if second == 103:  # the first one again, after the others
+            values = wanted[0][1]
+        else:
+            size = rng.choice([1, 2, 3, 100, 5000])
+            values = [rng.choice([rng.lognormvariate(1, 2), 0.25, 2.048, 1e6 * rng.random()])
+                      for _ in range(size)]
         acc = Accumulator(fold_at=rng.choice([7, 8192]))
         for i, v in enumerate(values):
-            acc.record(100.0 + i * 1e-5, v, False)
-        windows.append(acc.take()[100])
-        wanted.append(window_of(values))
-    for window, want in [*zip(windows, wanted, strict=True), (windows[0], wanted[0])]:
-        assert window._hist is None  # still sparse: written without a histogram
+            acc.record(second + i * 1e-5, v, False)
+        windows[second] = acc.take()[second]
+        wanted.append((window_of(values), values))
+    files = LatencyFiles(tmp_path, 90.0, 100)
+    files.write_before(104, windows)
+    files.close()
+    with (tmp_path / "latency.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))[1:]
+    hdr = (tmp_path / "latency.hdr").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(rows) == len(hdr) == 4
+    for row, line, (want, _) in zip(rows, hdr, wanted, strict=True):
         at = want.hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
         cells = [at[p] for p in (50.0, 95.0, 99.0)] + [want.hist.get_max_value()]
-        assert window.row(5.0)[3:] == tuple(fmt(round(v / 1000.0, 3)) for v in cells)
-        assert _encode(window) == want.hist.encode().decode("ascii")
-        assert window._hist is None
+        assert row[3:] == [fmt(round(v / 1000.0, 3)) for v in cells]
+        assert line.split(",", 1)[1] == want.hist.encode().decode("ascii")
 
 
 def test_a_dropped_window_frees_its_histograms_without_the_cyclic_collector() -> None:
