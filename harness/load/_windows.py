@@ -18,6 +18,7 @@ memory or files without bound. The total window is recorded exactly as without n
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import weakref
@@ -427,7 +428,11 @@ def _unpack(requests: Any, failures: Any, packed: list[Any]) -> Window:
     return window
 
 
-_SCRATCH: list[HdrHistogram] = []  # the one histogram _encode fills and empties again
+@functools.cache
+def _scratch() -> HdrHistogram:
+    """The one histogram :func:`_encode` fills and empties again (the writer runs in one
+    thread: a Locust process's gevent hub)."""
+    return new_histogram()
 
 
 def _encode(window: Window) -> str:
@@ -443,9 +448,7 @@ def _encode(window: Window) -> str:
     if window._hist is not None:
         return str(window.hist.encode().decode("ascii"))
     slots, counts, lo, hi = window.sparse()
-    if not _SCRATCH:
-        _SCRATCH.append(new_histogram())
-    hist = _SCRATCH[0]
+    hist = _scratch()
     view = np.ctypeslib.as_array(hist.counts)
     try:
         add_sparse(hist, slots, counts, lo, hi)

@@ -13,9 +13,9 @@ a reading is the kernel's (``/proc`` fd folders of 10,000 entries, a sock_diag d
 tick takes about its slowest handle rather than the sum, and on a busy machine it is not
 one thread queuing for CPU behind everyone else's. The quick ones are read by the sampler
 thread itself meanwhile (a hand-over to a thread and back cost more than their reading).
-The rows are written in handle order by the sampler thread. With a ``harness`` handle (the run's own
-control series) each tick also writes ``harness,tick_s``: the seconds the tick's readings
-took, so a slow sampler is seen.
+The rows are written in handle order by the sampler thread. With a ``harness`` handle (the
+run's own control series) each tick also writes ``harness,tick_s``: the seconds the tick's
+readings took, so a slow sampler is seen.
 
 A tick that raises (a full disk) stops the thread with the exception in ``error``; the run
 polls it and ends as an environment failure. Keeps only the latest value of each series in
