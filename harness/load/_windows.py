@@ -438,15 +438,13 @@ def _scratch() -> HdrHistogram:
 def _encode(window: Window) -> str:
     """The window's histogram as latency.hdr holds it (hdrh's base64 text).
 
-    A window kept as sparse counts is encoded through one scratch histogram, filled at its
-    slots and emptied after, instead of a histogram made for it: a master writes one for
-    every second and name, and making one (23,552 counters, and as many again for its
-    encoder) was most of what writing a second cost. The bytes are hdrh's own: the
-    encoding reads the counts up to the largest value's bucket, nothing else of it."""
+    Encoded through one scratch histogram, filled at the window's slots and emptied after,
+    instead of a histogram made for it: a master writes one for every second and name, and
+    making one (23,552 counters, and as many again for its encoder) was most of what
+    writing a second cost. The bytes are hdrh's own: the encoding reads the counts up to
+    the largest value's bucket, nothing else of it."""
     if not window.timed:
         return ""
-    if window._hist is not None:
-        return str(window.hist.encode().decode("ascii"))
     slots, counts, lo, hi = window.sparse()
     hist = _scratch()
     view = np.ctypeslib.as_array(hist.counts)

@@ -329,7 +329,7 @@ def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(
     master's merged windows are) are written without a histogram of their own: their
     latency.csv cells are hdrh's percentiles and max, and their latency.hdr text is the
     bytes hdrh encodes, also for each window written after another (the one scratch
-    histogram is emptied between two)."""
+    histogram is emptied between two) and for a window that has a histogram."""
     rng = random.Random(seed)
     windows, wanted = {}, []
     for second in range(100, 104):
@@ -344,13 +344,15 @@ def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(
             acc.record(second + i * 1e-5, v, False)
         windows[second] = acc.take()[second]
         wanted.append((window_of(values), values))
+    windows[104] = window_of(wanted[1][1])  # one with a histogram (recorded one by one)
+    wanted.append((window_of(wanted[1][1]), wanted[1][1]))
     files = LatencyFiles(tmp_path, 90.0, 100)
-    files.write_before(104, windows)
+    files.write_before(105, windows)
     files.close()
     with (tmp_path / "latency.csv").open(encoding="utf-8") as fh:
         rows = list(csv.reader(fh))[1:]
     hdr = (tmp_path / "latency.hdr").read_text(encoding="utf-8").splitlines()[1:]
-    assert len(rows) == len(hdr) == 4
+    assert len(rows) == len(hdr) == 5
     for row, line, (want, _) in zip(rows, hdr, wanted, strict=True):
         at = want.hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
         cells = [at[p] for p in (50.0, 95.0, 99.0)] + [want.hist.get_max_value()]
