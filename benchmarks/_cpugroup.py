@@ -5,8 +5,8 @@ core's speed moves by a third within minutes, more than the few percent a benchm
 after. Run at the same time, both meet the same machine; what is left is making the
 scheduler split it fairly between them, whatever each side runs (a Locust master and
 workers, a sampler, a supervisor per child, its own nginx and toxiproxy-server). CFS does
-that between cgroups of equal weight: each side is one cgroup of the ``cpu`` controller, and
-everything a side starts inherits it.
+that between cgroups of equal weight: each side is one cgroup of the ``cpu`` controller per
+core it uses (``throughput.Placement``), and everything a side starts inherits its group.
 
 cgroup v2 (``cpu.weight``) when the unified hierarchy has the ``cpu`` controller, else v1
 (``cpu.shares``). Needs write access to the hierarchy (root, or a delegated subtree):

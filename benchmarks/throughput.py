@@ -1,7 +1,7 @@
 """Requests/s where the load generator is the bottleneck: bare Locust vs the harness.
 
     .venv/bin/python benchmarks/throughput.py [--mode side-by-side|sequential|both]
-        [--duration 15] [--users 40] [--workers 1,2] [--repeats 3] [--cpu 0] [--helpers-cpu 1]
+        [--duration 15] [--users 40] [--workers 1,2] [--repeats 3] [--cores 0,1]
 
 The target is Debian's nginx (one worker, ``return 200``: ``benchmarks/fast_target.py``),
 which answers several times what Locust sends here, so the numbers are the load side's.
@@ -10,7 +10,7 @@ The user is the bundled ``HttpApiUser`` with no wait (``load.options.wait: [0, 0
 **Side by side** (the default; root, or a delegated cgroup subtree): bare Locust and the
 harness run *at the same time*, so they meet the same machine (on this shared VM a core's
 speed moves by a third within minutes, far more than the few per cent measured). Each side
-is one cgroup of equal CPU weight (``benchmarks/_cpugroup.py``) holding everything it runs:
+runs everything it needs:
 
 - bare: ``locust --headless --processes N`` (its master + N workers), its own nginx and,
   ``toxiproxy``, its own toxiproxy-server with one proxy and no toxic; requests/s from
@@ -21,16 +21,23 @@ is one cgroup of equal CPU weight (``benchmarks/_cpugroup.py``) holding everythi
   own toxiproxy-server (``toxiproxy``); requests/s from ``latency.csv``, over the whole
   seconds of the bare side's window.
 
-Both sides share one core (``--cpu``): on two, the scheduler tends to leave each side on
-its own vCPU, and the two move independently (bare beside bare read 0.92-1.34 that way).
-With ``--helpers-cpu N`` only the Locust workers share ``--cpu`` (every thread of each is
-moved there when found) and everything else runs on core N: the ratio is then the workers'
-own cost per request, without the processes beside them taking from their core.
+Where they run (``--cores``, default ``0,1``: the machine) is :class:`Placement`: Locust
+worker i of *each* side on core i mod n, so every core is shared by one worker of each side
+and both meet that core's speed (left to the scheduler, each side tends to keep a vCPU of
+its own, and the two move independently: bare beside bare read 0.92-1.34 that way);
+everything else a side runs (nginx, toxiproxy-server, a master, the harness and its
+supervisors) on the last core. Per side and core one cgroup of equal CPU weight
+(``benchmarks/_cpugroup.py``) holds what the side runs there, so a core is split evenly
+between the sides, and what a side runs beside its workers takes from its own workers on
+that core, never from the other side's. With one worker that is the machine as one Locust
+worker uses it (the worker's core, the rest on the other); with two, a side has half of
+each core, so its fixed cost beside the workers weighs twice what it does with the whole
+machine to itself. ``--cores 0``: everything of both sides on one core, each side one
+cgroup (a fixed cost weighs four times as much with two workers: the harshest reading).
 Each pair is run twice: harness beside bare, and bare beside bare, whose ratio is the
-method's own error (0.99-1.02 here). Printed per pair: the ratio of requests/s, the ratio
-of the Locust workers' CPU per request (the load side's cost per request), and the cores
-each side spent beside its workers and nginx (master, harness, supervisors, toxiproxy):
-on half a core each, a fixed cost weighs twice what it does beside a whole one.
+method's own error. Printed per pair: the ratio of requests/s, the ratio of the Locust
+workers' CPU per request (the load side's cost per request), and the cores each side spent
+beside its workers and nginx (master, harness, supervisors, toxiproxy).
 
 **Sequential** (``--mode sequential``): each configuration alone with the whole machine
 (``bare``, ``direct``, ``bare-toxiproxy``, ``toxiproxy``), in a rotated order per repeat,
@@ -52,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,15 +119,16 @@ class CpuByRole:
     Locust ``workers`` and ``master`` (command line holding ``marker``, the run's
     locustfile: a worker says ``--worker`` or is forked by another Locust process), the
     ``harness`` (``harness run`` and its per-child supervisors), ``toxiproxy`` and ``nginx``.
-    Found twice a second, read four times a second; the sums as time series, so the CPU of
-    the load window alone can be read (start-up is not a per-request cost), and so can
-    what the processes beside the workers take from them on a machine with two cores."""
+    Found twice a second (four times with ``place``: each worker that runs users is handed
+    to it once, as soon as it is seen), read four times a second; the sums as time series,
+    so the CPU of the load window alone can be read (start-up is not a per-request cost),
+    and so can what the processes beside the workers take from them."""
 
     def __init__(self, marker: str, roots: list[int] | None = None,
-                 pin: set[int] | None = None) -> None:
+                 place: Callable[[int], None] | None = None) -> None:
         self.marker = marker
         self.roots = roots  # these processes and their descendants (None: this one's)
-        self.pin = pin  # CPUs every thread of a worker is moved to when found (None: left)
+        self.place = place  # called with the pid of each Locust worker found (None: left)
         self.seconds: dict[tuple[int, float], tuple[str, float]] = {}
         self.series: list[tuple[float, dict[str, float]]] = []
         self._procs: dict[tuple[int, float], tuple[str, psutil.Process]] = {}
@@ -171,13 +180,13 @@ class CpuByRole:
                 key = (proc.pid, proc.create_time())
                 if key not in self._procs and (role := self._role(proc, locust)) is not None:
                     self._procs[key] = (role, proc)
-                    if role == "workers" and self.pin is not None:
-                        _pin_threads(proc.pid, self.pin)
+                    if self.place is not None and _makes_load(proc, locust):
+                        self.place(proc.pid)
 
     def _loop(self) -> None:
         tick = 0
         while not self._stop.wait(0.25):
-            if tick % 2 == 0 or self.pin is not None:
+            if tick % 2 == 0 or self.place is not None:
                 self._find()
             tick += 1
             for key, (role, proc) in list(self._procs.items()):
@@ -197,6 +206,14 @@ class CpuByRole:
         return {role: float(np.interp(end, at, [v[role] for _, v in self.series])
                             - np.interp(start, at, [v[role] for _, v in self.series]))
                 for role in ROLES}
+
+
+def _makes_load(proc: psutil.Process, locust: set[int]) -> bool:
+    """A Locust worker that runs users: forked by another Locust process (``--processes``:
+    bare Locust's master, the harness's one ``--worker`` process), or a ``--worker`` that
+    forks none. The process that forks the harness's workers only waits for them."""
+    argv = proc.cmdline()
+    return proc.ppid() in locust or ("--worker" in argv and "--processes" not in argv)
 
 
 def _pin_threads(pid: int, cpus: set[int]) -> None:
@@ -412,29 +429,63 @@ def _side(rate: float, cpu: CpuByRole, first: float, last: float) -> Side:
                 used["workers"] / max(rate * span, 1.0) * 1e6)
 
 
+class Placement:
+    """Where one side runs on ``cores``: per core one cgroup of equal CPU weight, Locust
+    worker i (in the order found) on core i mod n, everything else on the last core, in
+    the group of that core's workers.
+
+    CFS shares a core between the groups that have work on it; a group spanning several
+    cores has its weight split between them by where its load is, so a side's processes
+    beside its workers (nginx, toxiproxy-server, a master, the harness) on one core would
+    lower its workers' weight on another. With one group per core a side's helpers take
+    only from its own workers on their core, never from the other side's; with one core
+    (``--cores 0``) everything of a side is one group."""
+
+    def __init__(self, name: str, cores: list[int], stack: contextlib.ExitStack) -> None:
+        self.cores = cores
+        self.groups = [stack.enter_context(CpuGroup(f"{name}-c{core}")) for core in cores]
+        self.placed = 0
+
+    @property
+    def helpers(self) -> CpuGroup:
+        """The group everything but the workers starts in (the last core's)."""
+        return self.groups[-1]
+
+    def place_worker(self, pid: int) -> None:
+        i = self.placed % len(self.cores)
+        self.placed += 1
+        _pin_threads(pid, {self.cores[i]})
+        with contextlib.suppress(psutil.Error, OSError):  # it exited
+            self.groups[i].add(pid)
+
+
 def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool,
-                 against: str, pin: set[int] | None = None) -> tuple[Side, Side]:
+                 against: str, cores: list[int]) -> tuple[Side, Side]:
     """Bare Locust and ``against`` (``harness``, or ``bare`` again: the method's own
-    error) at the same time, each in a cgroup of equal CPU weight with its own nginx (and
-    toxiproxy-server): each side's requests/s and CPU over the bare side's window."""
-    with CpuGroup("soak-bench-a") as group_a, CpuGroup("soak-bench-b") as group_b, \
-            contextlib.ExitStack() as stack:
-        side_a = BareSide(tmp, group_a, users, duration, workers, proxy)
+    error) at the same time, each placed on ``cores`` (:class:`Placement`) with its own
+    nginx (and toxiproxy-server): each side's requests/s and CPU over the bare side's
+    window. This process's affinity (the last core) is what the sides' processes start
+    with."""
+    with contextlib.ExitStack() as stack:
+        place_a = Placement("soak-bench-a", cores, stack)
+        place_b = Placement("soak-bench-b", cores, stack)
+        side_a = BareSide(tmp, place_a.helpers, users, duration, workers, proxy)
         stack.callback(side_a.stop)
         if against == "bare":
-            side_b = BareSide(tmp, group_b, users, duration, workers, proxy)
+            side_b = BareSide(tmp, place_b.helpers, users, duration, workers, proxy)
             stack.callback(side_b.stop)
             side_a.launch()
             side_b.launch()
-            cpu_b = stack.enter_context(CpuByRole(side_b.marker, side_b.pids(), pin))
+            cpu_b = stack.enter_context(CpuByRole(side_b.marker, side_b.pids(),
+                                                  place_b.place_worker))
         else:
-            harness_side = HarnessSide(tmp, group_b, users, duration, workers, proxy)
+            harness_side = HarnessSide(tmp, place_b.helpers, users, duration, workers, proxy)
             stack.callback(harness_side.stop)
-            harness_side.wait_for_load()
             cpu_b = stack.enter_context(CpuByRole(harness_side.marker, [harness_side.proc.pid],
-                                                  pin))
+                                                  place_b.place_worker))
+            harness_side.wait_for_load()
             side_a.launch()
-        cpu_a = stack.enter_context(CpuByRole(side_a.marker, side_a.pids(), pin))
+        cpu_a = stack.enter_context(CpuByRole(side_a.marker, side_a.pids(), place_a.place_worker))
         rate_a, _, first, last = side_a.result()
         if against == "bare":
             rate_b, _, _, _ = side_b.result()
@@ -446,12 +497,9 @@ def side_by_side(tmp: Path, users: int, duration: int, workers: int, proxy: bool
 def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
     configs = [c for c in ("direct", "toxiproxy") if c in args.side_configs.split(",")]
     pairs: dict[tuple[int, str, str], list[tuple[Side, Side]]] = {}
-    # one core for both sides: everything started from here inherits this affinity; with
-    # --helpers-cpu, everything starts there and each Locust worker is moved to --cpu
-    cpus = {int(cpu) for cpu in args.cpu.split(",")}
-    helpers = {int(cpu) for cpu in args.helpers_cpu.split(",")} if args.helpers_cpu else None
-    os.sched_setaffinity(0, helpers or cpus)
-    pin = cpus if helpers else None
+    # everything a side starts inherits this affinity; each Locust worker is moved when found
+    cores = [int(core) for core in args.cores.split(",")]
+    os.sched_setaffinity(0, {cores[-1]})
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
         for repeat in range(args.repeats):
@@ -459,7 +507,7 @@ def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
                 for config in configs:
                     for against in ("harness", "bare"):
                         base, other = side_by_side(tmp, args.users, args.duration, workers,
-                                                   config == "toxiproxy", against, pin)
+                                                   config == "toxiproxy", against, cores)
                         pairs.setdefault((workers, config, against), []).append((base, other))
                         print(f"repeat {repeat + 1}: {workers} worker(s) {config:<9} "
                               f"{against:<7} {other.rate:8.1f} req/s "
@@ -470,10 +518,11 @@ def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
                               flush=True)
     print(f"\nside by side: nginx target, HttpApiUser with no wait, {args.users} users, "
           f"{args.duration}s each, {args.repeats} repeat(s); "
-          + (f"both sides' Locust workers on core {args.cpu}, everything else on core "
-             f"{args.helpers_cpu}, " if args.helpers_cpu else f"both sides on core {args.cpu}, ")
-          + "each in its own cgroup of equal CPU weight with its own nginx (and "
-          "toxiproxy-server) (median [range])")
+          + (f"on cores {args.cores}: worker i of each side on core i mod {len(cores)}, "
+             f"everything else on core {cores[-1]}, each side one cgroup of equal CPU weight "
+             "per core" if len(cores) > 1 else
+             f"both sides on core {args.cores}, each in one cgroup of equal CPU weight")
+          + ", each with its own nginx (and toxiproxy-server) (median [range])")
     for workers in counts:
         for config in configs:
             for against in ("harness", "bare"):
@@ -521,11 +570,9 @@ def main() -> int:
                         "by role)")
     parser.add_argument("--configs", default="bare,direct,bare-toxiproxy,toxiproxy",
                         help="sequential mode's configurations")
-    parser.add_argument("--cpu", default="0",
-                        help="side-by-side mode: the one core both sides share")
-    parser.add_argument("--helpers-cpu", default="",
-                        help="side by side: run everything but the Locust workers on this "
-                             "core (the workers stay on --cpu); default: all on --cpu")
+    parser.add_argument("--cores", default="0,1",
+                        help="side by side: the cores both sides share (worker i of each on "
+                        "core i mod n, everything else on the last); one core: all on it")
     parser.add_argument("--side-configs", default="direct,toxiproxy",
                         help="side-by-side mode's configurations")
     args = parser.parse_args()
