@@ -51,7 +51,13 @@ from harness.errors import (
 )
 from harness.events import EventKind
 from harness.limits import toxiproxy_processes
-from harness.metrics.sources import ProcSource, evidence_source, make_source
+from harness.metrics.sources import (
+    TOOL_SCRAPE_EVERY,
+    ProcSource,
+    PrometheusSource,
+    evidence_source,
+    make_source,
+)
 from harness.samples import SAMPLES
 from harness.scenario import Health, NetworkFault, Scenario, Target
 from harness.tools import Tool, require_toxiproxy
@@ -268,8 +274,9 @@ class LocalBackend(Backend):
                 sources={"fds": ProcSource(proc.pid, "fds", tree=False),
                          "rss": ProcSource(proc.pid, "rss", tree=False),
                          "threads": ProcSource(proc.pid, "threads", tree=False),
-                         "goroutines": make_source("prometheus:go_goroutines",
-                                                   metrics_url=f"{client.url}/metrics")})
+                         "goroutines": PrometheusSource(f"{client.url}/metrics",
+                                                        "go_goroutines",
+                                                        every=TOOL_SCRAPE_EVERY)})
         proxies: dict[str, tuple[str, int]] = {}
         listeners: dict[str, list[tuple[str, int]]] = {}
         for proxy in self.scenario.proxies:

@@ -27,6 +27,13 @@ from harness.metrics._tree import TREE_KINDS, TreeReading, tree_for
 from harness.typing import EvidenceSource, MetricSource, ProcessBreakdown
 
 HTTP_TIMEOUT = 2.0
+# Seconds between GETs of a tool's own /metrics (toxiproxy-server's goroutines), read every
+# tick from the last answer in between. toxiproxy-server runs its proxies and its API on
+# one Go scheduler (GOMAXPROCS 1 on a pinned core), so each scrape of its runtime metrics
+# (~1.8 ms of its CPU) holds up every connection it carries (docs/toxiproxy.md has what
+# was measured). A tool's own health is judged as a trend over minutes: seconds of
+# staleness cost it nothing.
+TOOL_SCRAPE_EVERY = 5.0
 
 
 def http_get_text(url: str, timeout: float = HTTP_TIMEOUT) -> str:
@@ -116,10 +123,11 @@ def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
 
 
 class _Scrape:
-    """One GET of a /metrics URL shared by every source of the same tick; only the series
-    its sources read are parsed (:func:`wanted_lines`)."""
+    """One GET of a /metrics URL shared by every source of the same tick (an answer younger
+    than ``max_age`` is read again; a failed one is not kept); only the series its sources
+    read are parsed (:func:`wanted_lines`)."""
 
-    def __init__(self, url: str, max_age: float = 0.5) -> None:
+    def __init__(self, url: str, max_age: float) -> None:
         self.url = url
         self.max_age = max_age
         self.names: set[str] = set()  # the sample names this URL's sources read
@@ -147,24 +155,32 @@ class _Scrape:
             return self._families
 
 
+SCRAPE_MAX_AGE = 0.5  # s: the sources of one tick share a GET, the next tick takes its own
 _SCRAPES: dict[str, _Scrape] = {}
 _SCRAPES_LOCK = threading.Lock()
 
 
-def _scrape_for(url: str) -> _Scrape:
+def _scrape_for(url: str, every: float | None = None) -> _Scrape:
+    """The URL's shared scrape; ``every``: taken at most that often (the shortest any source
+    of the URL asks for; default each tick)."""
+    max_age = SCRAPE_MAX_AGE if every is None else every
     with _SCRAPES_LOCK:
-        if url not in _SCRAPES:
-            _SCRAPES[url] = _Scrape(url)
-        return _SCRAPES[url]
+        scrape = _SCRAPES.get(url)
+        if scrape is None:
+            scrape = _SCRAPES[url] = _Scrape(url, max_age)
+        scrape.max_age = min(scrape.max_age, max_age)
+        return scrape
 
 
 _PROM = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(\{(?P<labels>.*)\})?$")
 
 
 class PrometheusSource:
-    """The sum of the series named ``metric`` (optionally filtered by labels) at a URL."""
+    """The sum of the series named ``metric`` (optionally filtered by labels) at a URL;
+    ``every``: GET at most that often (:data:`TOOL_SCRAPE_EVERY`), read from the last answer
+    in between."""
 
-    def __init__(self, url: str, metric: str) -> None:
+    def __init__(self, url: str, metric: str, *, every: float | None = None) -> None:
         match = _PROM.match(metric)
         if not match:
             raise ValueError(f"bad prometheus metric {metric!r}")
@@ -172,7 +188,7 @@ class PrometheusSource:
         self.url = url
         self.name = match.group("name")
         self.labels = dict(re.findall(r'(\w+)\s*=\s*"([^"]*)"', match.group("labels") or ""))
-        self._scrape = _scrape_for(url)
+        self._scrape = _scrape_for(url, every)
         self._scrape.want(self.name)
 
     def read(self) -> float | None:

@@ -75,3 +75,29 @@ def test_scrape_reads_a_real_endpoint_and_a_failing_one_reads_as_missing(tmp_pat
         assert source.read() is None
     with pytest.raises(OSError):
         http_get_text(url, timeout=1.0)  # nothing listens there now
+
+
+def test_a_tool_scrape_is_taken_at_most_every_interval_and_a_failure_is_not_kept(tmp_path):
+    """``every``: within it the source reads the last answer again (no GET: the server's
+    body changed and the value did not); after it, the new body. A failed GET is not kept:
+    the next read asks again at once."""
+    body = EXPOSITION.encode()
+    with serve(tmp_path, 200, body) as base:
+        source = PrometheusSource(f"{base}/metrics?tool=1", "go_goroutines", every=1.5)
+        assert source.read() == 23.0
+        (tmp_path / "body").write_bytes(body.replace(b"go_goroutines 23", b"go_goroutines 31"))
+        time.sleep(0.7)  # past a tick's own max age (0.5 s), inside the interval
+        assert source.read() == 23.0  # the answer of 0.7 s ago
+        time.sleep(0.9)
+        assert source.read() == 31.0  # older than the interval: taken afresh
+        (tmp_path / "body").write_bytes(body.replace(b"go_goroutines 23", b"go_goroutines 40"))
+        time.sleep(1.6)
+        (tmp_path / "status").write_text("500")
+        assert source.read() is None  # a failure reads as missing, never the old value
+        (tmp_path / "status").write_text("200")
+        assert source.read() == 40.0  # and is not kept for the interval
+        # a target's source of the same URL reads each tick: the URL's scrape follows it
+        each_tick = PrometheusSource(f"{base}/metrics?tool=1", "process_open_fds")
+        (tmp_path / "body").write_bytes(body.replace(b"open_fds 14", b"open_fds 15"))
+        time.sleep(0.6)
+        assert each_tick.read() == 15.0
