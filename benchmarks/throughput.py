@@ -199,12 +199,15 @@ class CpuByRole:
             self.series.append((time.time(), totals))
 
     def between(self, start: float, end: float) -> dict[str, float]:
-        """CPU seconds of each role from epoch ``start`` to ``end`` (interpolated)."""
-        if not self.series:
+        """CPU seconds of each role from epoch ``start`` to ``end`` (interpolated). Called
+        while the sampling thread still appends (side by side reads a pair before its
+        context closes): one snapshot, so the times and the values have the same length."""
+        series = list(self.series)
+        if not series:
             return dict.fromkeys(ROLES, 0.0)
-        at = [t for t, _ in self.series]
-        return {role: float(np.interp(end, at, [v[role] for _, v in self.series])
-                            - np.interp(start, at, [v[role] for _, v in self.series]))
+        at = [t for t, _ in series]
+        return {role: float(np.interp(end, at, [v[role] for _, v in series])
+                            - np.interp(start, at, [v[role] for _, v in series]))
                 for role in ROLES}
 
 
