@@ -424,7 +424,7 @@ class Side:
     rate: float  # requests/s
     cores: dict[str, float]  # cores used by role (CpuByRole) in the window
     workers_us: float  # the Locust workers' CPU per request, microseconds
-    span: float = 0.0  # seconds of the window (the bare side's first to last request)
+    span: float  # seconds of the window (the bare side's first to last request)
 
 
 def _side(rate: float, cpu: CpuByRole, first: float, last: float) -> Side:
@@ -527,7 +527,8 @@ def run_side_by_side(args: argparse.Namespace, counts: list[int]) -> None:
              f"everything else on core {cores[-1]}, each side one cgroup of equal CPU weight "
              "per core" if len(cores) > 1 else
              f"both sides on core {args.cores}, each in one cgroup of equal CPU weight")
-          + ", each with its own nginx (and toxiproxy-server) (median [range])")
+          + ", each with its own nginx (and toxiproxy-server) (pooled (mean, 95% CI), "
+          "pairs median [range])")
     bar_met = []
     for workers in counts:
         for config in configs:
