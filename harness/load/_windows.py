@@ -316,7 +316,8 @@ class Accumulator:
     """
 
     def __init__(self, cap: NameCap | None = None, fold_at: int = 8192) -> None:
-        self._fold_at = fold_at
+        # a key's batch is folded at fold_at requests: its length in flat rows (read per request)
+        self._fold_len, self._odd_fold_len = 2 * fold_at, 3 * fold_at
         self._windows: dict[int, Window] = {}
         # key -> flat rows (epoch, response time ms) of requests not failed, timed by a float
         self._batch: dict[tuple[Any, Any] | None, list[float]] = {}
@@ -336,14 +337,14 @@ class Accumulator:
             if odd is None:
                 odd = self._odd[key] = []
             odd.extend((now, response_time_ms, failed))
-            if len(odd) >= 3 * self._fold_at:
+            if len(odd) >= self._odd_fold_len:
                 self._fold()
             return
         rows = self._batch.get(key)
         if rows is None:
             rows = self._batch[key] = []
         rows.extend((now, response_time_ms))
-        if len(rows) >= 2 * self._fold_at:
+        if len(rows) >= self._fold_len:
             self._fold()
 
     def _fold(self) -> None:
