@@ -30,6 +30,7 @@ from harness.load._arrival import (
 from harness.load._inflight import STUCK_FACTOR, STUCK_FLOOR_S, InFlight, in_flight, request_name
 from harness.load._options import option
 from harness.load._plan import (
+    HEARTBEAT_FILE,
     LOAD_START_FILE,
     InPhase,
     PlanPhase,
@@ -37,6 +38,7 @@ from harness.load._plan import (
     decide,
     decode_plan,
     encode_plan,
+    heartbeat_alive,
     phase_at,
     plan_from_scenario,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "ARRIVALS_FILE",
     "ARRIVAL_COUNTS",
     "ARRIVAL_ENV",
+    "HEARTBEAT_FILE",
     "HIGHEST_US",
     "HOSTS_ENV",
     "LOAD_START_FILE",
@@ -95,6 +98,7 @@ __all__ = [
     "encode_arrival",
     "encode_plan",
     "encode_windows",
+    "heartbeat_alive",
     "in_flight",
     "intended_offsets",
     "new_histogram",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Final
 
 from harness.scenario import Scenario
@@ -19,9 +20,27 @@ T0_ENV: Final = "HARNESS_T0"
 RAW_ENV: Final = "HARNESS_LOAD_RAW"  # test-only: every raw response time to run_dir/raw/
 READY_FILE: Final = ".locust-ready"
 LOAD_START_FILE: Final = ".load-start"
-HEARTBEAT_FILE: Final = ".locust-heartbeat"  # {"time", "pid", "role", "workers_ok"}: every 1 s
+HEARTBEAT_FILE: Final = ".locust-heartbeat"  # touched every 1 s: heartbeat_alive() reads it
 LOAD_START_TIMEOUT: Final = 120.0  # seconds the shape waits for .load-start before giving up
 
+
+
+def heartbeat_alive(path: Path) -> float | None:
+    """The load side's last sign of life (epoch) from its heartbeat file, None when it
+    cannot be read. The master (or standalone) process touches the file every second and
+    rewrites its JSON ({"time", "pid", "role", "workers_ok", "missing", "workers"}) only
+    when what it says changes: the beat is the file's modification time (or the "time" it
+    was written, if later), and while a worker is missing, the last time none was
+    ("workers_ok") if that is older."""
+    try:
+        touched = path.stat().st_mtime
+        beat = json.loads(path.read_text(encoding="utf-8"))
+        alive = max(touched, float(beat["time"]))
+        if beat.get("missing"):
+            alive = min(alive, float(beat["workers_ok"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return alive
 
 @dataclass(frozen=True)
 class PlanPhase:

@@ -37,6 +37,7 @@ from harness.load._plan import (
     T0_ENV,
     PlanPhase,
     encode_plan,
+    heartbeat_alive,
     plan_from_scenario,
 )
 from harness.load._userclass import HOSTS_ENV
@@ -290,11 +291,9 @@ class LocustRun:
     def last_alive(self) -> float | None:
         """The master's (or standalone's) last heartbeat, or the last time every worker
         was connected if that is older; None before the first heartbeat."""
-        try:
-            beat = json.loads((self.run_dir / HEARTBEAT_FILE).read_text(encoding="utf-8"))
-            self._last_beat = min(float(beat["time"]), float(beat.get("workers_ok", beat["time"])))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # not written yet: the last one read stands
+        alive = heartbeat_alive(self.run_dir / HEARTBEAT_FILE)
+        if alive is not None:  # else not written yet (or mid-rename): the last one read stands
+            self._last_beat = alive
         return self._last_beat
 
     def stop(self, grace: float = 5.0) -> None:

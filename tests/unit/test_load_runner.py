@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ScenarioError
-from harness.load import LocustRun, decode_plan, option, write_locustfile
+from harness.load import (
+    HEARTBEAT_FILE,
+    LocustRun,
+    decode_plan,
+    heartbeat_alive,
+    option,
+    write_locustfile,
+)
 from harness.scenario import scenario_from_dict
 
 
@@ -98,3 +106,41 @@ def test_stop_and_exited_before_start_are_harmless(tmp_path: Path) -> None:
     run = LocustRun(scenario(), "http://127.0.0.1:1", tmp_path, 0.0)
     assert run.processes == [] and run.exited() is None
     run.stop()
+
+
+def _beat(path: Path, touched: float, **said: object) -> None:
+    path.write_text(json.dumps(said), encoding="utf-8")
+    os.utime(path, (touched, touched))
+
+
+def test_heartbeat_is_the_files_touch_while_its_content_stands(tmp_path: Path) -> None:
+    """The master rewrites the JSON only when it changes and touches the file every second:
+    the beat is the later of the touch and the written time."""
+    path = tmp_path / HEARTBEAT_FILE
+    _beat(path, 1_000_050.0, time=1_000_000.0, workers_ok=1_000_000.0, missing=[], workers=2)
+    assert heartbeat_alive(path) == 1_000_050.0
+    _beat(path, 999_000.0, time=1_000_000.0, workers_ok=1_000_000.0, missing=[], workers=2)
+    assert heartbeat_alive(path) == 1_000_000.0
+
+
+def test_heartbeat_with_a_missing_worker_stops_at_the_last_time_none_was(tmp_path: Path) -> None:
+    """A lost worker: the file is still touched, but the load side counts as silent since
+    the last time every worker was connected (the watchdog ends the run)."""
+    path = tmp_path / HEARTBEAT_FILE
+    _beat(path, 1_000_050.0, time=1_000_020.0, workers_ok=1_000_019.0, missing=["w1"], workers=2)
+    assert heartbeat_alive(path) == 1_000_019.0
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"time": "soon"}', '{"pid": 1}',
+                                  '{"time": 1.0, "missing": ["w"]}'])
+def test_an_unreadable_heartbeat_reads_as_none_and_the_last_one_stands(
+        tmp_path: Path, text: str) -> None:
+    path = tmp_path / HEARTBEAT_FILE
+    assert heartbeat_alive(path) is None  # not written yet
+    path.write_text(text, encoding="utf-8")
+    assert heartbeat_alive(path) is None
+    run = LocustRun(scenario(), "http://127.0.0.1:1", tmp_path, 0.0)
+    _beat(path, 1_000_010.0, time=1_000_000.0, missing=[])
+    assert run.last_alive() == 1_000_010.0
+    path.write_text(text, encoding="utf-8")  # e.g. read mid-rewrite
+    assert run.last_alive() == 1_000_010.0
