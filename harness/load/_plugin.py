@@ -114,6 +114,7 @@ class LatencyPlugin:
             else "standalone"
         )
         self.acc = Accumulator()
+        self.batch, self.fold_len = self.acc.batch, self.acc.fold_len  # read per request
         self.locust_stats = False  # on_request also does Locust's stats (its listener's work)
         self.drained = False
         self.draining = False
@@ -224,7 +225,19 @@ class LatencyPlugin:
         if TRACKER.any_counted and not TRACKER.should_record(gevent.getcurrent(), sys._getframe()):
             return  # recorded at a phase edge already, as stuck
         now = time.time()
-        self.acc.record(now, response_time, exception is not None, (request_type, name))
+        if exception is None and type(response_time) is float:
+            # Accumulator.record's common request, inline: one Python call less a request,
+            # ~0.15 us of the ~0.45 us the recording cost (timeit; a few times that in a
+            # worker, where it is ~1.5% of a request to nginx)
+            key = (request_type, name)
+            rows = self.batch.get(key)
+            if rows is None:
+                rows = self.batch[key] = []
+            rows.extend((now, response_time))
+            if len(rows) >= self.fold_len:
+                self.acc.fold()
+        else:
+            self.acc.record(now, response_time, exception is not None, (request_type, name))
         if self.raw is not None:
             # now,response_time,failed,type,name (the name last: it may hold commas)
             self.raw.write(f"{now:.6f},{response_time},{int(exception is not None)},"

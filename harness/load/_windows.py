@@ -317,10 +317,12 @@ class Accumulator:
 
     def __init__(self, cap: NameCap | None = None, fold_at: int = 8192) -> None:
         # a key's batch is folded at fold_at requests: its length in flat rows (read per request)
-        self._fold_len, self._odd_fold_len = 2 * fold_at, 3 * fold_at
+        self.fold_len, self._odd_fold_len = 2 * fold_at, 3 * fold_at
         self._windows: dict[int, Window] = {}
-        # key -> flat rows (epoch, response time ms) of requests not failed, timed by a float
-        self._batch: dict[tuple[Any, Any] | None, list[float]] = {}
+        # key -> flat rows (epoch, response time ms) of requests not failed, timed by a float;
+        # the same dict for the accumulator's life (a fold empties it in place), so a caller
+        # may append to it as :meth:`record` does and call :meth:`fold` at ``fold_len``
+        self.batch: dict[tuple[Any, Any] | None, list[float]] = {}
         # key -> flat rows (epoch, response time as given, failed) of every other request
         self._odd: dict[tuple[Any, Any] | None, list[Any]] = {}
         self.cap = cap if cap is not None else NameCap()
@@ -338,19 +340,21 @@ class Accumulator:
                 odd = self._odd[key] = []
             odd.extend((now, response_time_ms, failed))
             if len(odd) >= self._odd_fold_len:
-                self._fold()
+                self.fold()
             return
-        rows = self._batch.get(key)
+        rows = self.batch.get(key)
         if rows is None:
-            rows = self._batch[key] = []
+            rows = self.batch[key] = []
         rows.extend((now, response_time_ms))
-        if len(rows) >= self._fold_len:
-            self._fold()
+        if len(rows) >= self.fold_len:
+            self.fold()
 
-    def _fold(self) -> None:
-        batch, self._batch = self._batch, {}
+    def fold(self) -> None:
+        """Everything recorded so far into the windows (the batches emptied)."""
+        batch = list(self.batch.items())
+        self.batch.clear()
         odd, self._odd = self._odd, {}
-        for raw_key, rows in batch.items():
+        for raw_key, rows in batch:
             table = np.array(rows, dtype=np.float64).reshape(-1, 2)
             self._fold_rows(raw_key, table[:, 0], table[:, 1], None)
         for raw_key, mixed in odd.items():
@@ -395,19 +399,19 @@ class Accumulator:
     def pop_slowest(self) -> float:
         """The slowest response time (ms) recorded since the last call, everything recorded
         so far folded first; starts again from 0."""
-        self._fold()
+        self.fold()
         slowest, self.slowest_ms = self.slowest_ms, 0.0
         return slowest
 
     @property
     def pending(self) -> int:
         """Requests recorded and not yet folded into windows."""
-        return (sum(len(rows) for rows in self._batch.values()) // 2
+        return (sum(len(rows) for rows in self.batch.values()) // 2
                 + sum(len(rows) for rows in self._odd.values()) // 3)
 
     def take(self) -> dict[int, Window]:
         """Hand over every window recorded so far and start empty."""
-        self._fold()
+        self.fold()
         windows, self._windows = self._windows, {}
         return windows
 

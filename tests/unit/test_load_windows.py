@@ -276,6 +276,40 @@ def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(fold_at: 
     assert acc.take() == {}
 
 
+def test_appending_to_the_batch_as_the_listener_does_equals_recording() -> None:
+    """The request listener appends the common request (not failed, a float time) to
+    ``batch`` itself and calls ``fold`` at ``fold_len``: the same windows as ``record``, and
+    the batch stays the same dict across folds and takes (the listener holds it), so
+    nothing appended after a take is lost."""
+    rng = random.Random(11)
+    direct, inline = Accumulator(fold_at=5), Accumulator(fold_at=5)
+    batch = inline.batch
+    taken: list[dict[int, Window]] = [{}, {}]
+    for i in range(400):
+        now, ms, key = 500.0 + i * 0.01, rng.uniform(0.1, 90.0), ("GET", f"/{i % 3}")
+        direct.record(now, ms, False, key)
+        rows = batch.get(key)
+        if rows is None:
+            rows = batch[key] = []
+        rows.extend((now, ms))
+        if len(rows) >= inline.fold_len:
+            inline.fold()
+        if i % 97 == 0:  # a worker's report between requests
+            for into, acc in zip(taken, (direct, inline), strict=True):
+                for second, window in acc.take().items():
+                    into.setdefault(second, Window()).merge(window)
+    for into, acc in zip(taken, (direct, inline), strict=True):
+        for second, window in acc.take().items():
+            into.setdefault(second, Window()).merge(window)
+    assert inline.batch is batch and not batch
+    assert sorted(taken[0]) == sorted(taken[1]) and sum(w.requests for w in taken[1].values()) == 400
+    for second, want in taken[0].items():
+        have = taken[1][second]
+        assert (have.requests, have.hist.encode()) == (want.requests, want.hist.encode())
+        assert {k: n.hist.encode() for k, n in have.names.items()} == {
+            k: n.hist.encode() for k, n in want.names.items()}
+
+
 def test_a_batch_whose_clock_stepped_back_is_split_by_second_not_counted_twice() -> None:
     """Rows out of time order (the wall clock stepped back mid-batch), first and last in
     the same second: each second gets its own rows, once."""
