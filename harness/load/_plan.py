@@ -24,7 +24,6 @@ HEARTBEAT_FILE: Final = ".locust-heartbeat"  # touched every 1 s: heartbeat_aliv
 LOAD_START_TIMEOUT: Final = 120.0  # seconds the shape waits for .load-start before giving up
 
 
-
 def heartbeat_alive(path: Path) -> float | None:
     """The load side's last sign of life (epoch) from its heartbeat file, None when it
     cannot be read. The master (or standalone) process touches the file every second and
@@ -41,6 +40,7 @@ def heartbeat_alive(path: Path) -> float | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return alive
+
 
 @dataclass(frozen=True)
 class PlanPhase:
