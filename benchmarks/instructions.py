@@ -79,7 +79,7 @@ def child(mode: str, requests: int, url: str, run_dir: Path, users: int) -> None
             plugin = LatencyPlugin(env, runner, run_dir, time.time())
         finally:
             gevent.spawn = spawn
-        plugin.acc = Accumulator(fold_at=requests + users)  # no fold while counting
+        plugin.acc = Accumulator(keep_seconds=1_000_000)  # no fold while counting
         # a harness worker's listener takes the place of Locust's own (doing its work too)
         if mode == "listener" or not plugin.take_over_stats_listener(env.events.request):
             env.events.request.add_listener(plugin.on_request)  # type: ignore[no-untyped-call]

@@ -298,37 +298,48 @@ class Accumulator:
     """The windows of one process since the last :meth:`take` (used inside request events).
 
     :meth:`record` runs once per request in the request listener, on the same core as the
-    users, so it only appends the request to a per-key batch, a flat list of what the event
-    gave: floats and bools, none of which the garbage collector tracks (an ``array('d')``
-    converted each item through ``PyArg_Parse``, ~1,000 instructions a request). The common
-    request (not failed, its response time a float) goes to a batch of (time, response
-    time) floats only, which numpy reads as one float array; every other one (failed, or
-    no time, or a custom user's odd value) to a batch of (time, response time, failed) rows
-    read one value at a time. Both are folded into the windows with numpy
-    (:func:`slots_of`) on :meth:`take` and whenever a key's batch reaches ``fold_at``
-    requests (bounded memory between takes), each second's rows found as the runs of equal
-    seconds (rows are in time order unless the wall clock stepped) rather than sorted.
+    users, so it only appends the request to a batch: the common request (not failed, its
+    response time a float) to a list of response times per second and key (``rows``, the
+    current second's, bounded by ``lo <= now < hi``), which numpy reads as one float array;
+    every other one (failed, or no time, or a custom user's odd value) to a batch of (time,
+    response time, failed) rows read one value at a time. Nothing per request is kept but
+    the response time Locust made (no time, no tuple): a worker keeps ~1.5 s of requests on
+    average, folded into the windows with numpy (:func:`slots_of`) on :meth:`take` and
+    whenever more than ``keep_seconds`` seconds are pending (bounded memory between takes).
     Keys are taken as the request event gives them and made ``(str, str)`` when folded.
-    Recording a request one value at a time in hdrh (pure Python) cost ~4 us, a few per
-    cent of what a Locust user spends on a request to a fast server; the mixed rows and a
-    sort per fold cost a worker ~0.6% of its requests beside the float-only batch
-    (``throughput.py``'s pairs, 1 worker).
+    Each fold costs a worker several times its timed cost (numpy's code and the batch's
+    floats through the caches): folding every 256 requests instead of at each take cost 1%
+    of a worker's requests to nginx (``throughput.py``'s pairs, 2 workers).
     """
 
-    def __init__(self, cap: NameCap | None = None, fold_at: int = 8192) -> None:
-        # a key's batch is folded at fold_at requests: its length in flat rows (read per request)
-        self.fold_len, self._odd_fold_len = 2 * fold_at, 3 * fold_at
+    def __init__(self, cap: NameCap | None = None, keep_seconds: int = 4,
+                 odd_fold_at: int = 8192) -> None:
         self._windows: dict[int, Window] = {}
-        # key -> flat rows (epoch, response time ms) of requests not failed, timed by a float;
-        # the same dict for the accumulator's life (a fold empties it in place), so a caller
-        # may append to it as :meth:`record` does and call :meth:`fold` at ``fold_len``
-        self.batch: dict[tuple[Any, Any] | None, list[float]] = {}
+        # second -> key -> response times (ms) of requests not failed, timed by a float
+        self._seconds: dict[int, dict[tuple[Any, Any] | None, list[float]]] = {}
+        self.keep_seconds = keep_seconds
+        # The current second's batch and bounds, read by the listener per request; a fold
+        # or take closes them (lo > hi), so the next request calls roll() again.
+        self.rows: dict[tuple[Any, Any] | None, list[float]] = {}
+        self.lo, self.hi = math.inf, -math.inf
         # key -> flat rows (epoch, response time as given, failed) of every other request
         self._odd: dict[tuple[Any, Any] | None, list[Any]] = {}
+        self._odd_fold_len = 3 * odd_fold_at
         self.cap = cap if cap is not None else NameCap()
         self.recorded = 0  # requests folded into windows so far, failed ones too
         self.recorded_failed = 0
         self.slowest_ms = 0.0  # the slowest response time folded since pop_slowest
+
+    def roll(self, now: float) -> None:
+        """Make ``now``'s second the current one (``rows``, ``lo``, ``hi``); folds first
+        when more than ``keep_seconds`` seconds are pending."""
+        second = math.floor(now)
+        rows = self._seconds.get(second)
+        if rows is None:
+            if len(self._seconds) >= self.keep_seconds:
+                self.fold()
+            rows = self._seconds[second] = {}
+        self.rows, self.lo, self.hi = rows, float(second), float(second + 1)
 
     def record(self, now: float, response_time_ms: float | None, failed: bool,
                key: tuple[Any, Any] | None = None) -> None:
@@ -342,59 +353,68 @@ class Accumulator:
             if len(odd) >= self._odd_fold_len:
                 self.fold()
             return
-        rows = self.batch.get(key)
+        if not self.lo <= now < self.hi:
+            self.roll(now)
+        rows = self.rows.get(key)
         if rows is None:
-            rows = self.batch[key] = []
-        rows.extend((now, response_time_ms))
-        if len(rows) >= self.fold_len:
-            self.fold()
+            rows = self.rows[key] = []
+        rows.append(response_time_ms)
 
     def fold(self) -> None:
-        """Everything recorded so far into the windows (the batches emptied)."""
-        batch = list(self.batch.items())
-        self.batch.clear()
+        """Everything recorded so far into the windows (the batches emptied, the current
+        second closed)."""
+        seconds, self._seconds = self._seconds, {}
+        self.rows, self.lo, self.hi = {}, math.inf, -math.inf
         odd, self._odd = self._odd, {}
-        for raw_key, rows in batch:
-            table = np.array(rows, dtype=np.float64).reshape(-1, 2)
-            self._fold_rows(raw_key, table[:, 0], table[:, 1], None)
+        for second, batch in seconds.items():
+            for raw_key, rows in batch.items():
+                times = np.array(rows, dtype=np.float64)
+                self._fold_part(second, self._capped(raw_key, len(times)), times, 0)
         for raw_key, mixed in odd.items():
             table = _table(mixed)
             self._fold_rows(raw_key, table[:, 0], table[:, 1], table[:, 2])
 
+    def _capped(self, raw_key: tuple[Any, Any] | None, requests: int) -> NameKey | None:
+        return None if raw_key is None else self.cap.key(
+            (str(raw_key[0] or ""), str(raw_key[1] or "")), requests)
+
     def _fold_rows(self, raw_key: tuple[Any, Any] | None, epochs: np.ndarray,
-                   times: np.ndarray, failed: np.ndarray | None) -> None:
-        """One key's rows into the windows: ``failed`` None means none failed."""
-        capped = None if raw_key is None else self.cap.key(
-            (str(raw_key[0] or ""), str(raw_key[1] or "")), len(epochs))
+                   times: np.ndarray, failed: np.ndarray) -> None:
+        """One key's mixed rows into the windows, each second's rows found as the runs of
+        equal seconds (rows are in time order unless the wall clock stepped)."""
+        capped = self._capped(raw_key, len(epochs))
         seconds = np.floor(epochs).astype(np.int64)
         edges = [0, *(np.flatnonzero(seconds[1:] != seconds[:-1]) + 1).tolist(), len(seconds)]
         for start, end in itertools.pairwise(edges):
-            second = int(seconds[start])
-            window = self._windows.get(second)
-            if window is None:
-                window = self._windows[second] = Window()
-            requests = end - start
-            failures = 0 if failed is None else int(np.count_nonzero(failed[start:end]))
-            window.requests += requests
-            window.failures += failures
-            self.recorded += requests
-            self.recorded_failed += failures
-            part = times[start:end]
-            timed = part[np.isfinite(part)]
-            counted: tuple[np.ndarray, np.ndarray, int, int] | None = None
-            if len(timed):
-                self.slowest_ms = max(self.slowest_ms, float(timed.max()))
-                micros = to_micros_array(timed)
-                counted = (*slots_of(micros), int(micros.min()), int(micros.max()))
-                window.add_counts(*counted)
-            if capped is not None:
-                sub = window.names.get(capped)
-                if sub is None:
-                    sub = window.names[capped] = Window()
-                sub.requests += requests
-                sub.failures += failures
-                if counted is not None:
-                    sub.add_counts(*counted)
+            self._fold_part(int(seconds[start]), capped, times[start:end],
+                            int(np.count_nonzero(failed[start:end])))
+
+    def _fold_part(self, second: int, capped: NameKey | None, times: np.ndarray,
+                   failures: int) -> None:
+        """Requests of one second and key (``times``: nan where not timed)."""
+        window = self._windows.get(second)
+        if window is None:
+            window = self._windows[second] = Window()
+        requests = len(times)
+        window.requests += requests
+        window.failures += failures
+        self.recorded += requests
+        self.recorded_failed += failures
+        timed = times[np.isfinite(times)]
+        counted: tuple[np.ndarray, np.ndarray, int, int] | None = None
+        if len(timed):
+            self.slowest_ms = max(self.slowest_ms, float(timed.max()))
+            micros = to_micros_array(timed)
+            counted = (*slots_of(micros), int(micros.min()), int(micros.max()))
+            window.add_counts(*counted)
+        if capped is not None:
+            sub = window.names.get(capped)
+            if sub is None:
+                sub = window.names[capped] = Window()
+            sub.requests += requests
+            sub.failures += failures
+            if counted is not None:
+                sub.add_counts(*counted)
 
     def pop_slowest(self) -> float:
         """The slowest response time (ms) recorded since the last call, everything recorded
@@ -406,7 +426,7 @@ class Accumulator:
     @property
     def pending(self) -> int:
         """Requests recorded and not yet folded into windows."""
-        return (sum(len(rows) for rows in self.batch.values()) // 2
+        return (sum(len(rows) for batch in self._seconds.values() for rows in batch.values())
                 + sum(len(rows) for rows in self._odd.values()) // 3)
 
     def take(self) -> dict[int, Window]:

@@ -54,7 +54,7 @@ def test_accumulator_splits_requests_by_epoch_second() -> None:
 
 
 def test_pending_counts_what_is_recorded_and_not_yet_folded() -> None:
-    acc = Accumulator(fold_at=4)
+    acc = Accumulator()
     for i in range(3):
         acc.record(1000.2 + i, 5.0, False, ("GET", f"/{i % 2}"))
     assert acc.pending == 3 and acc.recorded == 0
@@ -245,16 +245,18 @@ def test_new_histogram_covers_one_microsecond_to_one_hour() -> None:
     assert h.get_max_value() >= 3_600_000_000 * 0.999
 
 
-@pytest.mark.parametrize("fold_at", [8192, 7])
-def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(fold_at: int) -> None:
+@pytest.mark.parametrize(("keep_seconds", "odd_fold_at"), [(4, 8192), (1, 7)])
+def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(
+        keep_seconds: int, odd_fold_at: int) -> None:
     """The listener's batch, folded with numpy, gives exactly the windows that recording
     each request into hdrh would: counts, failures, names and the encoded histograms
     (bucket edges, sub-millisecond, clamped, untimed, NaN and infinite values included),
-    also when a batch is folded part-way through a second (``fold_at``)."""
+    also when a batch is folded part-way through a second (``odd_fold_at``: the failed
+    requests' batch is full) and when the seconds pending outnumber ``keep_seconds``."""
     rng = random.Random(7)
     edges = [0.0, 0.0004, 0.0005, 0.0015, 2.047, 2.048, 2.0485, 4.095, 4.096, 65.535,
              3.6e6, 1e12, -5.0, None, math.nan, math.inf]
-    acc, expected = Accumulator(fold_at=fold_at), {}
+    acc, expected = Accumulator(keep_seconds=keep_seconds, odd_fold_at=odd_fold_at), {}
     for i in range(6000):
         value = rng.choice([*edges, rng.uniform(0, 50), rng.expovariate(0.01),
                             rng.lognormvariate(3, 2)])
@@ -276,24 +278,29 @@ def test_batched_accumulator_is_byte_identical_to_recording_one_by_one(fold_at: 
     assert acc.take() == {}
 
 
-def test_appending_to_the_batch_as_the_listener_does_equals_recording() -> None:
+def test_appending_to_the_current_second_as_the_listener_does_equals_recording() -> None:
     """The request listener appends the common request (not failed, a float time) to
-    ``batch`` itself and calls ``fold`` at ``fold_len``: the same windows as ``record``, and
-    the batch stays the same dict across folds and takes (the listener holds it), so
-    nothing appended after a take is lost."""
+    ``rows`` itself, calling ``roll`` when ``now`` is outside ``[lo, hi)``: the same windows
+    as ``record``, also across takes, folds of a full odd batch and a wall clock stepped
+    back (nothing appended after a fold or take is lost, nothing lands in the wrong second)."""
     rng = random.Random(11)
-    direct, inline = Accumulator(fold_at=5), Accumulator(fold_at=5)
-    batch = inline.batch
+    direct = Accumulator(keep_seconds=2, odd_fold_at=3)
+    inline = Accumulator(keep_seconds=2, odd_fold_at=3)
     taken: list[dict[int, Window]] = [{}, {}]
     for i in range(400):
-        now, ms, key = 500.0 + i * 0.01, rng.uniform(0.1, 90.0), ("GET", f"/{i % 3}")
-        direct.record(now, ms, False, key)
-        rows = batch.get(key)
-        if rows is None:
-            rows = batch[key] = []
-        rows.extend((now, ms))
-        if len(rows) >= inline.fold_len:
-            inline.fold()
+        now = 500.0 + i * 0.01 - (1.5 if 200 <= i < 230 else 0.0)  # the clock stepped back
+        ms, key = rng.uniform(0.1, 90.0), ("GET", f"/{i % 3}")
+        failed = i % 13 == 0
+        direct.record(now, ms, failed, key)
+        if failed:
+            inline.record(now, ms, failed, key)
+        else:
+            if not inline.lo <= now < inline.hi:
+                inline.roll(now)
+            rows = inline.rows.get(key)
+            if rows is None:
+                rows = inline.rows[key] = []
+            rows.append(ms)
         if i % 97 == 0:  # a worker's report between requests
             for into, acc in zip(taken, (direct, inline), strict=True):
                 for second, window in acc.take().items():
@@ -301,11 +308,13 @@ def test_appending_to_the_batch_as_the_listener_does_equals_recording() -> None:
     for into, acc in zip(taken, (direct, inline), strict=True):
         for second, window in acc.take().items():
             into.setdefault(second, Window()).merge(window)
-    assert inline.batch is batch and not batch
+    assert inline.pending == 0 and inline.lo > inline.hi
     assert sorted(taken[0]) == sorted(taken[1]) and sum(w.requests for w in taken[1].values()) == 400
+    assert sum(w.requests for w in taken[1].values()) == 400 and len(taken[1]) == 4
     for second, want in taken[0].items():
         have = taken[1][second]
-        assert (have.requests, have.hist.encode()) == (want.requests, want.hist.encode())
+        assert (have.requests, have.failures, have.hist.encode()) == (
+            want.requests, want.failures, want.hist.encode())
         assert {k: n.hist.encode() for k, n in have.names.items()} == {
             k: n.hist.encode() for k, n in want.names.items()}
 
@@ -373,9 +382,11 @@ def test_a_sparse_window_writes_the_row_and_hdr_text_of_its_histogram(
             size = rng.choice([1, 2, 3, 100, 5000])
             values = [rng.choice([rng.lognormvariate(1, 2), 0.25, 2.048, 1e6 * rng.random()])
                       for _ in range(size)]
-        acc = Accumulator(fold_at=rng.choice([7, 8192]))
+        acc, fold_every = Accumulator(), rng.choice([7, 8192])  # 7: a window of many parts
         for i, v in enumerate(values):
             acc.record(second + i * 1e-5, v, False)
+            if i % fold_every == fold_every - 1:
+                acc.fold()
         windows[second] = acc.take()[second]
         wanted.append((window_of(values), values))
     windows[104] = window_of(wanted[1][1])  # one with a histogram (recorded one by one)
