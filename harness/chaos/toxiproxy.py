@@ -28,6 +28,16 @@ from harness.scenario import Fault
 _LOCK = threading.RLock()
 _T = TypeVar("_T")
 _HEADERS = {"User-Agent": "soak-harness"}  # Toxiproxy answers 403 to "Mozilla/..."
+# Why a toxic change can go unanswered (toxiproxy 2.12, link.go / toxic_collection.go): the
+# server holds the proxy's lock while it interrupts the last toxic of every open connection
+# in that direction, and that toxic cannot take the interrupt while it is handing data to a
+# writer blocked on a peer that does not read. If the peer then closes, the writer needs the
+# same lock to remove the connection: the proxy is stuck for good (Shopify/toxiproxy#412).
+CHANGE_HINT = (
+    "Toxiproxy applies a toxic change to every open connection of the proxy and waits for "
+    "each one's pending write, so a peer that stops reading holds it; one that then closes "
+    "the connection leaves the proxy stuck for good (Shopify/toxiproxy#412); a fault on the "
+    "stream that carries less (e.g. upstream) is rarely held")
 
 
 class ToxiproxyClient:
@@ -39,6 +49,9 @@ class ToxiproxyClient:
         self.timeout = timeout
         self.created_proxies: list[str] = []
         self.active_toxics: dict[tuple[str, str], Fault] = {}
+        # toxics whose add went unanswered: the server may still apply them (clear() removes
+        # them if so; not finding one there is no problem)
+        self.unanswered: set[tuple[str, str]] = set()
         self.disabled: set[str] = set()
 
     @property
@@ -46,7 +59,7 @@ class ToxiproxyClient:
         return f"http://{self.host}:{self.port}"
 
     @contextmanager
-    def _consumer(self, what: str) -> Iterator[type[APIConsumer]]:
+    def _consumer(self, what: str, hint: str = "") -> Iterator[type[APIConsumer]]:
         with _LOCK:
             APIConsumer.host, APIConsumer.port = self.host, self.port
             try:
@@ -60,12 +73,14 @@ class ToxiproxyClient:
             except requests.Timeout as exc:
                 raise ToxiproxyError(
                     f"toxiproxy {what}: no answer from {self.url} within {self.timeout:g}s"
+                    + (f" ({hint})" if hint else "")
                 ) from exc
             except requests.RequestException as exc:
                 raise ToxiproxyError(f"toxiproxy {what}: cannot reach {self.url} ({exc})") from exc
 
-    def _call(self, what: str, fn: Callable[[type[APIConsumer]], requests.Response]) -> Any:
-        with self._consumer(what) as api:
+    def _call(self, what: str, fn: Callable[[type[APIConsumer]], requests.Response],
+              hint: str = "") -> Any:
+        with self._consumer(what, hint) as api:
             response = fn(api)
             if response.status_code >= 300:
                 raise ToxiproxyError(
@@ -160,8 +175,14 @@ class ToxiproxyClient:
         toxic = name or f"{fault.type}_{fault.stream}"
         body = {"name": toxic, "type": fault.type, "stream": fault.stream,
                 "toxicity": fault.toxicity, "attributes": dict(fault.attributes)}
-        self._call(f"add toxic {toxic!r} to {proxy!r}", lambda api: api.post(
-            f"/proxies/{proxy}/toxics", json=body, timeout=self.timeout, headers=_HEADERS))
+        try:
+            self._call(f"add toxic {toxic!r} to {proxy!r}", lambda api: api.post(
+                f"/proxies/{proxy}/toxics", json=body, timeout=self.timeout, headers=_HEADERS),
+                CHANGE_HINT)
+        except ToxiproxyError as exc:
+            if isinstance(exc.__cause__, requests.Timeout):
+                self.unanswered.add((proxy, toxic))
+            raise
         self.active_toxics[(proxy, toxic)] = fault
         return toxic
 
@@ -171,7 +192,8 @@ class ToxiproxyClient:
             self.set_enabled(proxy, True)
             return
         self._call(f"remove toxic {toxic!r} from {proxy!r}", lambda api: api.delete(
-            f"/proxies/{proxy}/toxics/{toxic}", timeout=self.timeout, headers=_HEADERS))
+            f"/proxies/{proxy}/toxics/{toxic}", timeout=self.timeout, headers=_HEADERS),
+            CHANGE_HINT)
         self.active_toxics.pop((proxy, toxic), None)
 
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
@@ -185,6 +207,13 @@ class ToxiproxyClient:
         Best effort: tries everything, returns the problems it met (never raises).
         """
         problems: list[str] = []
+        for proxy, toxic in sorted(self.unanswered - set(self.active_toxics)):
+            try:
+                self.remove_fault(proxy, toxic)
+            except ToxiproxyError as exc:
+                if not isinstance(exc.__cause__, tp_exceptions.NotFound):
+                    problems.append(str(exc))
+        self.unanswered.clear()
         for proxy, toxic in list(self.active_toxics):
             try:
                 self.remove_fault(proxy, toxic)

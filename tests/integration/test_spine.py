@@ -93,6 +93,63 @@ def test_adapter_times_out_on_a_silent_api():
     assert time.monotonic() - started < 3
 
 
+def test_a_toxic_change_held_by_a_peer_that_does_not_read_says_why(toxiproxy: ToxiproxyClient):
+    """Toxiproxy waits for each connection's pending write before it changes a toxic: with a
+    downstream peer that does not read, adding a downstream toxic goes unanswered. The
+    error says why; once the peer reads, the server applies the toxic after all, and
+    clear() removes it (nothing left behind)."""
+    upstream = socket.socket()
+    upstream.bind(("127.0.0.1", 0))
+    upstream.listen()
+    stop = threading.Event()
+
+    def pour() -> None:  # the upstream writes for as long as the test runs
+        conn = upstream.accept()[0]
+        chunk = b"x" * 65536
+        with conn:
+            while not stop.is_set():
+                try:
+                    conn.sendall(chunk)
+                except OSError:
+                    return
+
+    threading.Thread(target=pour, daemon=True).start()
+    client = ToxiproxyClient("127.0.0.1", toxiproxy.port, timeout=1.0)
+    listen = f"127.0.0.1:{free_port()}"
+    client.create_proxy("blob", listen, f"127.0.0.1:{upstream.getsockname()[1]}")
+    peer = socket.create_connection(("127.0.0.1", int(listen.rsplit(":", 1)[1])), timeout=5)
+    drained = threading.Event()
+    try:
+        time.sleep(1.0)  # the peer reads nothing: every buffer on the way fills up
+        fault = Fault(proxy="blob", type="latency", attributes={"latency": 10})
+        with pytest.raises(ToxiproxyError, match=r"no answer .* within 1s .*toxiproxy#412"):
+            client.add_fault("blob", fault, name="late")
+        assert client.active_toxics == {} and client.unanswered == {("blob", "late")}
+
+        def drain() -> None:
+            while not drained.is_set():
+                try:
+                    peer.recv(1 << 20)
+                except OSError:
+                    return
+
+        def applied() -> bool:  # the list waits on the same lock: unanswered until then
+            try:
+                return [t["name"] for t in client.toxics("blob")] == ["late"]
+            except ToxiproxyError:
+                return False
+
+        threading.Thread(target=drain, daemon=True).start()
+        assert wait_until(applied, timeout=10), "the unanswered add was never applied"
+        assert client.clear() == []
+        assert client.proxies() == {} and client.unanswered == set()
+    finally:
+        stop.set()
+        drained.set()
+        peer.close()
+        upstream.close()
+
+
 def test_latency_toxic_shows_in_measured_p99(tmp_path: Path):
     """A 100 ms latency toxic on a real HTTP target shows up in the P99 Locust measured."""
     if find_toxiproxy() is None:
